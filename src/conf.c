@@ -1,0 +1,472 @@
+/*
+ * The configuration file, in msmtprc syntax: "defaults", "account NAME
+ * [: PARENT[,PARENT...]]", "account default : NAME", one "key value" per
+ * line, "#" comments, values optionally in double quotes (backslash
+ * escapes the next character), no line-length limit.  Every msmtp key is
+ * either supported or rejected by name; an unknown key is an error that
+ * names file, line and key.  Errors are ERR_CONFIG ("file:line: reason").
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "extern.h"
+
+enum ktype {
+	K_STR,		/* a string; an empty value unsets it */
+	K_SECRET,	/* a string that must be wiped */
+	K_BOOL,		/* on|off; no value means on */
+	K_PORT,
+	K_TIMEOUT,	/* seconds, or off */
+	K_AUTH,
+	K_REJECT	/* an msmtp key that postern does not support */
+};
+
+struct key {
+	const char	*name;
+	enum ktype	 type;
+	size_t		 off;
+	const char	*why;		/* K_REJECT: the reason */
+};
+
+#define F(f)	offsetof(struct account, f)
+
+static const struct key keys[] = {
+	{ "host",		K_STR,		F(host), NULL },
+	{ "port",		K_PORT,		F(port), NULL },
+	{ "timeout",		K_TIMEOUT,	F(timeout), NULL },
+	{ "domain",		K_STR,		F(domain), NULL },
+	{ "auth",		K_AUTH,		F(auth), NULL },
+	{ "user",		K_STR,		F(user), NULL },
+	{ "password",		K_SECRET,	F(password), NULL },
+	{ "tls",		K_BOOL,		F(tls), NULL },
+	{ "tls_starttls",	K_BOOL,		F(starttls), NULL },
+	{ "tls_trust_file",	K_STR,		F(trust_file), NULL },
+	{ "from",		K_STR,		F(from), NULL },
+	{ "eval", K_REJECT, 0, "it runs a shell command" },
+	{ "source_ip", K_REJECT, 0, "not supported yet" },
+	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported" },
+	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
+	{ "socket", K_REJECT, 0, "local sockets are not supported" },
+	{ "protocol", K_REJECT, 0, "postern speaks SMTP only, never LMTP" },
+	{ "passwordeval", K_REJECT, 0, "not supported yet" },
+	{ "ntlmdomain", K_REJECT, 0, "NTLM is not supported" },
+	{ "tls_crl_file", K_REJECT, 0, "not supported" },
+	{ "tls_fingerprint", K_REJECT, 0, "not supported yet" },
+	{ "tls_key_file", K_REJECT, 0, "not supported yet" },
+	{ "tls_cert_file", K_REJECT, 0, "not supported yet" },
+	{ "tls_certcheck", K_REJECT, 0, "not supported yet" },
+	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
+	{ "tls_host_override", K_REJECT, 0, "not supported yet" },
+	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
+	{ "allow_from_override", K_REJECT, 0, "not supported yet" },
+	{ "dsn_notify", K_REJECT, 0, "not supported yet" },
+	{ "dsn_return", K_REJECT, 0, "not supported yet" },
+	{ "set_from_header", K_REJECT, 0, "not supported yet" },
+	{ "set_date_header", K_REJECT, 0, "not supported yet" },
+	{ "set_msgid_header", K_REJECT, 0, "not supported yet" },
+	{ "remove_bcc_headers", K_REJECT, 0, "not supported yet" },
+	{ "undisclosed_recipients", K_REJECT, 0, "not supported yet" },
+	{ "from_full_name", K_REJECT, 0, "not supported yet" },
+	{ "logfile", K_REJECT, 0, "not supported yet" },
+	{ "logfile_time_format", K_REJECT, 0, "not supported yet" },
+	{ "syslog", K_REJECT, 0, "not supported yet" },
+	{ "aliases", K_REJECT, 0, "not supported yet" },
+	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
+	{ "maildomain", K_REJECT, 0, "not supported yet" },
+	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
+	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
+};
+
+/* The string members of struct account, for deep copies and frees. */
+static const size_t strfields[] = {
+	F(name), F(host), F(trust_file), F(user), F(password), F(from),
+	F(domain), F(file)
+};
+
+#undef F
+
+#define STRF(a, off)	((char **)(void *)((char *)(a) + (off)))
+#define INTF(a, off)	((int *)(void *)((char *)(a) + (off)))
+
+static void
+acct_defaults(struct account *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->tls = 1;		/* postern's one deliberate difference */
+	a->starttls = 1;
+	a->timeout = 60;
+}
+
+static void
+acct_free(struct account *a)
+{
+	size_t	i;
+
+	if (a->password != NULL)
+		freezero(a->password, strlen(a->password));
+	a->password = NULL;
+	for (i = 0; i < sizeof(strfields) / sizeof(strfields[0]); i++) {
+		free(*STRF(a, strfields[i]));
+		*STRF(a, strfields[i]) = NULL;
+	}
+}
+
+/* Copy every setting of src into dst, keeping dst's name and origin. */
+static void
+acct_inherit(struct account *dst, const struct account *src)
+{
+	char	*name = dst->name, *file = dst->file;
+	size_t	 line = dst->line, i;
+
+	dst->name = dst->file = NULL;
+	acct_free(dst);
+	*dst = *src;
+	for (i = 0; i < sizeof(strfields) / sizeof(strfields[0]); i++) {
+		char **p = STRF(dst, strfields[i]);
+
+		if (*p != NULL)
+			*p = xstrdup(*p);
+	}
+	free(dst->name);
+	free(dst->file);
+	dst->name = name;
+	dst->file = file;
+	dst->line = line;
+}
+
+static struct account *
+conf_find(struct conf *c, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nacct; i++)
+		if (strcmp(c->accts[i].name, name) == 0)
+			return &c->accts[i];
+	return NULL;
+}
+
+/*
+ * Split "key value" and undo quoting.  The value is written back into
+ * the line buffer; *val is NULL when the line has only a key.
+ */
+static int
+split_line(char *line, char **key, char **val, const char *file, size_t ln,
+    struct err *e)
+{
+	char	*p, *q;
+
+	for (p = line; *p == ' ' || *p == '\t'; p++)
+		;
+	*key = p;
+	while (*p != '\0' && *p != ' ' && *p != '\t')
+		p++;
+	if (*p != '\0')
+		*p++ = '\0';
+	while (*p == ' ' || *p == '\t')
+		p++;
+	q = p + strlen(p);
+	while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+		*--q = '\0';
+	*val = *p == '\0' ? NULL : p;
+	if (*p != '"')
+		return 0;
+	/* "..." with \ escaping the next character, as msmtp. */
+	for (q = p++; *p != '"'; p++) {
+		if (*p == '\\' && p[1] != '\0')
+			p++;
+		else if (*p == '\0')
+			return err_set(e, ERR_CONFIG,
+			    "%s:%zu: unterminated quoted value", file, ln);
+		*q++ = *p;
+	}
+	if (p[1] != '\0')
+		return err_set(e, ERR_CONFIG,
+		    "%s:%zu: text after the closing quote", file, ln);
+	*q = '\0';
+	return 0;
+}
+
+static int
+set_key(struct account *a, const struct key *k, const char *val,
+    const char *file, size_t ln, struct err *e)
+{
+	const char	*errstr;
+	char		**sp;
+
+	switch (k->type) {
+	case K_STR:
+	case K_SECRET:
+		sp = STRF(a, k->off);
+		if (*sp != NULL && k->type == K_SECRET)
+			explicit_bzero(*sp, strlen(*sp));
+		free(*sp);
+		*sp = val == NULL ? NULL : xstrdup(val);
+		return 0;
+	case K_BOOL:
+		if (val == NULL || strcmp(val, "on") == 0)
+			*INTF(a, k->off) = 1;
+		else if (strcmp(val, "off") == 0)
+			*INTF(a, k->off) = 0;
+		else
+			break;
+		return 0;
+	case K_PORT:
+		if (val == NULL)
+			break;
+		a->port = (unsigned int)strtonum(val, 1, 65535, &errstr);
+		if (errstr != NULL)
+			break;
+		return 0;
+	case K_TIMEOUT:
+		if (val != NULL && strcmp(val, "off") == 0) {
+			a->timeout = 0;
+			return 0;
+		}
+		if (val == NULL)
+			break;
+		a->timeout = (int)strtonum(val, 1, 86400, &errstr);
+		if (errstr != NULL)
+			break;
+		return 0;
+	case K_AUTH:
+		if (val == NULL || strcmp(val, "on") == 0)
+			a->auth = AUTH_ON;
+		else if (strcmp(val, "off") == 0)
+			a->auth = AUTH_OFF;
+		else if (strcasecmp(val, "plain") == 0)
+			a->auth = AUTH_PLAIN;
+		else if (strcasecmp(val, "login") == 0)
+			a->auth = AUTH_LOGIN;
+		else
+			return err_set(e, ERR_CONFIG, "%s:%zu: auth: "
+			    "unsupported mechanism '%s'", file, ln, val);
+		return 0;
+	case K_REJECT:
+		return err_set(e, ERR_CONFIG, "%s:%zu: key '%s' is not "
+		    "supported by postern: %s", file, ln, k->name, k->why);
+	}
+	return err_set(e, ERR_CONFIG, "%s:%zu: %s: invalid value '%s'",
+	    file, ln, k->name, val == NULL ? "" : val);
+}
+
+/* "account NAME [: PARENT[,PARENT...]]" */
+static int
+new_account(struct conf *c, const struct account *defs, char *val,
+    const char *file, size_t ln, struct err *e)
+{
+	struct account	*a, *parent;
+	char		*name, *parents, *p;
+
+	if (val == NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account needs a name",
+		    file, ln);
+	name = val;
+	if ((parents = strchr(val, ':')) != NULL)
+		*parents++ = '\0';
+	for (p = name + strlen(name); p > name && isspace((unsigned char)p[-1]);)
+		*--p = '\0';
+	if (*name == '\0' || strpbrk(name, " \t") != NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: invalid account name",
+		    file, ln);
+	if (conf_find(c, name) != NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s' is "
+		    "defined twice", file, ln, name);
+	c->accts = xreallocarray(c->accts, c->nacct + 1, sizeof(*c->accts));
+	a = &c->accts[c->nacct++];
+	memset(a, 0, sizeof(*a));
+	a->name = xstrdup(name);
+	a->file = xstrdup(file);
+	a->line = ln;
+	acct_inherit(a, defs);
+	while (parents != NULL) {
+		char *next = strchr(parents, ',');
+
+		if (next != NULL)
+			*next++ = '\0';
+		parents += strspn(parents, " \t");
+		parents[strcspn(parents, " \t")] = '\0';
+		if ((parent = conf_find(c, parents)) == NULL || parent == a)
+			return err_set(e, ERR_CONFIG, "%s:%zu: account '%s' "
+			    "is not defined (yet)", file, ln, parents);
+		acct_inherit(a, parent);
+		parents = next;
+	}
+	return 0;
+}
+
+static int
+conf_line(struct conf *c, struct account *defs, struct account **cur,
+    char *line, const char *file, size_t ln, struct err *e)
+{
+	char	*key, *val;
+	size_t	 i;
+
+	if (split_line(line, &key, &val, file, ln, e) == -1)
+		return -1;
+	if (*key == '\0' || *key == '#')
+		return 0;
+	if (strcmp(key, "defaults") == 0) {
+		*cur = defs;
+		return 0;
+	}
+	if (strcmp(key, "account") == 0) {
+		if (new_account(c, defs, val, file, ln, e) == -1)
+			return -1;
+		*cur = &c->accts[c->nacct - 1];
+		return 0;
+	}
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, key) == 0)
+			break;
+	if (i == sizeof(keys) / sizeof(keys[0]))
+		return err_set(e, ERR_CONFIG, "%s:%zu: unknown key '%s'",
+		    file, ln, key);
+	return set_key(*cur, &keys[i], val, file, ln, e);
+}
+
+/*
+ * Parse an open configuration stream.  Keys before any "defaults" or
+ * "account" line go to the defaults; a file without any account line
+ * describes the one account "default".
+ */
+int
+conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
+{
+	struct account	 defs, *cur = &defs;
+	char		*line = NULL;
+	size_t		 cap = 0, ln = 0;
+	ssize_t		 len;
+	int		 rc = 0;
+
+	memset(c, 0, sizeof(*c));
+	c->path = xstrdup(file);
+	acct_defaults(&defs);
+	while (rc == 0 && (len = getline(&line, &cap, fp)) != -1) {
+		ln++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (memchr(line, '\0', (size_t)len) != NULL)
+			rc = err_set(e, ERR_CONFIG, "%s:%zu: NUL byte in line",
+			    file, ln);
+		else if (memchr(line, '\r', (size_t)len) != NULL)
+			rc = err_set(e, ERR_CONFIG, "%s:%zu: carriage return "
+			    "in line", file, ln);
+		else
+			rc = conf_line(c, &defs, &cur, line, file, ln, e);
+		explicit_bzero(line, cap);
+	}
+	if (rc == 0 && ferror(fp))
+		rc = err_set(e, ERR_CONFIG, "%s: %s", file, strerror(errno));
+	freezero(line, cap);
+	if (rc == 0 && c->nacct == 0) {
+		c->accts = xcalloc(1, sizeof(*c->accts));
+		c->nacct = 1;
+		c->accts[0].name = xstrdup("default");
+		c->accts[0].file = xstrdup(file);
+		c->accts[0].line = 1;
+		acct_inherit(&c->accts[0], &defs);
+	}
+	acct_free(&defs);
+	return rc;
+}
+
+/*
+ * Read the configuration file.  A file that holds a password must not be
+ * readable by group or others.
+ */
+int
+conf_load(struct conf *c, const char *path, struct err *e)
+{
+	FILE		*fp;
+	struct stat	 st;
+	size_t		 i;
+	int		 rc;
+
+	memset(c, 0, sizeof(*c));
+	if ((fp = fopen(path, "r")) == NULL)
+		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
+	if (fstat(fileno(fp), &st) == -1) {
+		fclose(fp);
+		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
+	}
+	rc = conf_parse(c, path, fp, e);
+	fclose(fp);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < c->nacct; i++) {
+		if (c->accts[i].password == NULL)
+			continue;
+		if (st.st_mode & (S_IRWXG | S_IRWXO))
+			return err_set(e, ERR_CONFIG, "%s: holds a password "
+			    "but is readable by others (mode %03o; "
+			    "chmod 600 it)", path,
+			    (unsigned int)(st.st_mode & 0777));
+		break;
+	}
+	return 0;
+}
+
+/*
+ * The account to use: the one named with -a; else, as in msmtp, the one
+ * whose "from" matches the envelope sender; else "default".
+ */
+struct account *
+conf_account(struct conf *c, const char *name, const char *from,
+    struct err *e)
+{
+	struct account	*a = NULL;
+	size_t		 i;
+
+	if (name != NULL) {
+		if ((a = conf_find(c, name)) == NULL) {
+			err_set(e, ERR_CONFIG, "%s: no account '%s'",
+			    c->path, name);
+			return NULL;
+		}
+	}
+	for (i = 0; a == NULL && from != NULL && i < c->nacct; i++)
+		if (c->accts[i].from != NULL &&
+		    strcasecmp(c->accts[i].from, from) == 0)
+			a = &c->accts[i];
+	if (a == NULL && (a = conf_find(c, "default")) == NULL) {
+		err_set(e, ERR_CONFIG, "%s: no account 'default' and none "
+		    "chosen with -a", c->path);
+		return NULL;
+	}
+	if (a->host == NULL) {
+		err_set(e, ERR_CONFIG, "%s:%zu: account '%s' has no host",
+		    a->file, a->line, a->name);
+		return NULL;
+	}
+	return a;
+}
+
+/* The port: as msmtp, 25, or 465 for implicit TLS. */
+unsigned int
+conf_port(const struct account *a)
+{
+	if (a->port != 0)
+		return a->port;
+	return a->tls && !a->starttls ? 465 : 25;
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nacct; i++)
+		acct_free(&c->accts[i]);
+	free(c->accts);
+	free(c->path);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,210 @@
+/*
+ * The one private header of postern: the plain structs that travel along
+ * the data flow of DESIGN.md (argv -> conf -> msg -> queue -> smtp -> log)
+ * and the prototypes, grouped by the file that defines them.  Modules
+ * return errors in a struct err; only main.c turns an error class into an
+ * exit status.
+ */
+#ifndef POSTERN_EXTERN_H
+#define POSTERN_EXTERN_H
+
+#include <sys/types.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* --- errors (log.c) ------------------------------------------------- */
+
+enum errclass {
+	ERR_NONE = 0,
+	ERR_USAGE,	/* 64: bad command line */
+	ERR_DATA,	/* 65: message unusable */
+	ERR_NOUSER,	/* 67: a recipient refused with 5xx */
+	ERR_UNAVAIL,	/* 69: permanent refusal by the smarthost */
+	ERR_SOFTWARE,	/* 70: internal error */
+	ERR_OS,		/* 71: OS error */
+	ERR_CANTCREAT,	/* 73: spool not writable */
+	ERR_IO,		/* 74: I/O error */
+	ERR_TEMP,	/* 75: temporary failure */
+	ERR_PROTO,	/* 76: the server broke the protocol */
+	ERR_NOPERM,	/* 77: authentication refused */
+	ERR_CONFIG,	/* 78: configuration error */
+	ERR_TLSPOLICY	/* TLS policy not met: 69 until the queue exists */
+};
+
+#define ERR_MSGLEN	1024
+
+struct err {
+	enum errclass	 cls;
+	char		 msg[ERR_MSGLEN];
+};
+
+int	 err_set(struct err *, enum errclass, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+int	 err_setv(struct err *, enum errclass, const char *, va_list)
+	    __attribute__((format(printf, 3, 0)));
+
+/* --- logging (log.c) ------------------------------------------------ */
+
+void	 log_init(int verbose);
+int	 log_verbose(void);
+void	 log_proto(const char *, const char *, size_t);
+void	 log_debug(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+void	 log_warnx(const char *, ...)
+	    __attribute__((format(printf, 1, 2)));
+
+/* --- configuration (conf.c) ----------------------------------------- */
+
+enum auth_mech {
+	AUTH_OFF = 0,
+	AUTH_ON,	/* pick the best mechanism both sides have */
+	AUTH_PLAIN,
+	AUTH_LOGIN
+};
+
+struct account {
+	char		*name;
+	char		*host;
+	unsigned int	 port;		/* 0: 25, or 465 with implicit TLS */
+	int		 tls;
+	int		 starttls;
+	char		*trust_file;
+	enum auth_mech	 auth;
+	char		*user;
+	char		*password;	/* wiped by conf_free() */
+	char		*from;
+	char		*domain;	/* EHLO argument; NULL: the FQDN */
+	int		 timeout;	/* seconds, per step */
+	char		*file;		/* where it was defined */
+	size_t		 line;
+};
+
+struct conf {
+	char		*path;
+	struct account	*accts;
+	size_t		 nacct;
+	char		*defname;	/* account default : NAME */
+};
+
+int	 conf_load(struct conf *, const char *, struct err *);
+int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
+struct account *conf_account(struct conf *, const char *, const char *,
+	    struct err *);
+unsigned int conf_port(const struct account *);
+void	 conf_free(struct conf *);
+
+/* --- the message (msg.c) -------------------------------------------- */
+
+struct msgopts {
+	int		 ignoredots;	/* -i: only EOF ends the input */
+};
+
+/*
+ * The prepared message: a file (spool file, or an unlinked temporary
+ * file) holding the message with CRLF line ends, not dot-stuffed, ending
+ * in CRLF.  What the client needs to know before MAIL FROM is here.
+ */
+struct msg {
+	int		 fd;
+	off_t		 size;		/* bytes in fd */
+	int		 eightbit;	/* some byte >= 0x80 */
+	size_t		 maxline;	/* longest line, without CRLF */
+};
+
+int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
+void	 msg_close(struct msg *);
+
+/* --- addresses (addr.c) --------------------------------------------- */
+
+int	 addr_valid_arg(const char *, struct err *);
+
+/* --- connections (net.c) -------------------------------------------- */
+
+struct tls;
+
+#define NET_RBUFSZ	16384
+
+struct conn {
+	int		 fd;
+	struct tls	*tls;		/* NULL while plain */
+	int		 timeout;	/* milliseconds, per step */
+	char		 rbuf[NET_RBUFSZ];
+	size_t		 rpos, rlen;
+	char		*wbuf;
+	size_t		 wlen, wcap;
+	char		 peer[64];	/* numeric address, for messages */
+};
+
+int	 net_connect(struct conn *, const char *, unsigned int, int,
+	    struct err *);
+int	 net_readline(struct conn *, char *, size_t, size_t *, struct err *);
+int	 net_write(struct conn *, const void *, size_t, struct err *);
+int	 net_flush(struct conn *, struct err *);
+int	 net_pending(struct conn *);
+int	 net_wait(struct conn *, short, struct err *);
+void	 net_close(struct conn *);
+
+/* --- TLS (tls.c) ---------------------------------------------------- */
+
+int	 tls_start(struct conn *, const struct account *, struct err *);
+ssize_t	 tls_read(struct conn *, void *, size_t, struct err *);
+int	 tls_write(struct conn *, const void *, size_t, struct err *);
+void	 tls_close(struct conn *);
+
+/* --- crypto wrappers (crypto.c) ------------------------------------- */
+
+char	*crypto_b64enc(const void *, size_t);
+int	 crypto_b64dec(const char *, unsigned char **, size_t *);
+
+/* --- the SMTP client (smtp.c) --------------------------------------- */
+
+#define SMTP_TEXTLEN	512
+
+struct reply {
+	int		 code;		/* 200..599 */
+	char		 text[SMTP_TEXTLEN]; /* all lines, joined by " / " */
+	size_t		 nlines;
+};
+
+enum rcpt_state {
+	RCPT_PENDING = 0,
+	RCPT_OK,
+	RCPT_TEMPFAIL,
+	RCPT_PERMFAIL
+};
+
+struct rcpt {
+	char		*addr;
+	enum rcpt_state	 state;
+	struct reply	 reply;
+};
+
+struct envelope {
+	char		*from;
+	struct rcpt	*rcpts;
+	size_t		 nrcpt;
+};
+
+enum reply_status {
+	REPLY_MORE,	/* a continuation line: read on */
+	REPLY_DONE,	/* the last line of a reply */
+	REPLY_BAD	/* malformed */
+};
+
+void	 smtp_reply_init(struct reply *);
+enum reply_status smtp_reply_line(struct reply *, const char *, size_t);
+int	 smtp_send(const struct account *, struct envelope *,
+	    const struct msg *, const char *, struct err *);
+
+/* --- utilities (util.c) --------------------------------------------- */
+
+void	*xcalloc(size_t, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+int	 xasprintf(char **, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+char	*util_fqdn(void);
+
+#endif

@@ -1,0 +1,266 @@
+/*
+ * TLS over a connection: the only file that uses OpenSSL's TLS and X.509
+ * API.  It fails closed: the certificate is verified against the system
+ * store (the hashed directory, looked up lazily, never a whole bundle
+ * parsed at start-up) or tls_trust_file, the host name (or IP address) is
+ * checked by OpenSSL, SNI is sent for names, TLS 1.2 is the minimum and
+ * renegotiation is refused.  A verification or version failure is a TLS
+ * policy failure (ERR_TLSPOLICY); an I/O failure during the handshake is
+ * temporary (ERR_TEMP).
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "extern.h"
+
+struct tls {
+	SSL_CTX	*ctx;
+	SSL	*ssl;
+};
+
+/* The most recent OpenSSL error as text, emptying the error queue. */
+static const char *
+ssl_errstr(void)
+{
+	static char	buf[256];
+	unsigned long	code, last = 0;
+
+	while ((code = ERR_get_error()) != 0)
+		last = code;
+	if (last == 0)
+		return "unknown error";
+	ERR_error_string_n(last, buf, sizeof(buf));
+	return buf;
+}
+
+/*
+ * Wait as the last SSL call asked.  Anything but WANT_READ/WANT_WRITE is
+ * an error for the caller; *ret carries SSL_get_error's verdict.
+ */
+static int
+tls_wait(struct conn *c, int rv, int *ret, struct err *e)
+{
+	*ret = SSL_get_error(c->tls->ssl, rv);
+	if (*ret == SSL_ERROR_WANT_READ)
+		return net_wait(c, POLLIN, e);
+	if (*ret == SSL_ERROR_WANT_WRITE)
+		return net_wait(c, POLLOUT, e);
+	return -1;
+}
+
+/* Name what verification refused, in words an admin can act on. */
+static int
+verify_failed(struct conn *c, long v, const char *host, struct err *e)
+{
+	const char	*why;
+
+	switch (v) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		why = "the server certificate has expired";
+		break;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		why = "the server certificate is not yet valid";
+		break;
+	case X509_V_ERR_HOSTNAME_MISMATCH:
+	case X509_V_ERR_IP_ADDRESS_MISMATCH:
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server "
+		    "certificate does not match host name %s", c->peer, host);
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server "
+		    "certificate has an untrusted issuer (%s)", c->peer,
+		    X509_verify_cert_error_string(v));
+	default:
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: certificate "
+		    "verification failed: %s", c->peer,
+		    X509_verify_cert_error_string(v));
+	}
+	return err_set(e, ERR_TLSPOLICY, "%s: TLS: %s", c->peer, why);
+}
+
+static int
+handshake_failed(struct conn *c, int sslerr, const char *host, struct err *e)
+{
+	unsigned long	code = ERR_peek_last_error();
+	long		v = SSL_get_verify_result(c->tls->ssl);
+
+	if (v != X509_V_OK) {
+		ERR_clear_error();
+		return verify_failed(c, v, host, e);
+	}
+	if (ERR_GET_LIB(code) == ERR_LIB_SSL &&
+	    (ERR_GET_REASON(code) == SSL_R_UNSUPPORTED_PROTOCOL ||
+	    ERR_GET_REASON(code) == SSL_R_TLSV1_ALERT_PROTOCOL_VERSION ||
+	    ERR_GET_REASON(code) == SSL_R_WRONG_VERSION_NUMBER))
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: no acceptable "
+		    "protocol version (%s)", c->peer, ssl_errstr());
+	if (sslerr == SSL_ERROR_SYSCALL && code == 0)
+		return err_set(e, ERR_TEMP, "%s: TLS handshake: connection "
+		    "closed by the server", c->peer);
+	return err_set(e, ERR_TEMP, "%s: TLS handshake failed: %s", c->peer,
+	    ssl_errstr());
+}
+
+static int
+tls_setup(struct conn *c, const struct account *a, const char *host,
+    struct err *e)
+{
+	struct tls	*t;
+	unsigned char	 ip[sizeof(struct in6_addr)];
+	int		 isip;
+
+	t = c->tls = xcalloc(1, sizeof(*t));
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+	if (a->trust_file != NULL) {
+		if (SSL_CTX_load_verify_locations(t->ctx, a->trust_file,
+		    NULL) != 1)
+			return err_set(e, ERR_CONFIG, "tls_trust_file %s: "
+			    "cannot load: %s", a->trust_file, ssl_errstr());
+	} else if (SSL_CTX_load_verify_dir(t->ctx,
+	    X509_get_default_cert_dir()) != 1)
+		return err_set(e, ERR_CONFIG, "TLS: cannot use the system "
+		    "certificate directory %s: %s",
+		    X509_get_default_cert_dir(), ssl_errstr());
+	if ((t->ssl = SSL_new(t->ctx)) == NULL ||
+	    SSL_set_fd(t->ssl, c->fd) != 1)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	isip = inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1;
+	if (isip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
+		    host) != 1)
+			return err_set(e, ERR_SOFTWARE, "TLS: %s",
+			    ssl_errstr());
+	} else if (SSL_set1_host(t->ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(t->ssl, host) != 1)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	return 0;
+}
+
+/* Describe the session for the -v transcript. */
+static void
+tls_describe(struct conn *c)
+{
+	X509	*cert;
+	char	 subj[256], issuer[256];
+
+	if (!log_verbose())
+		return;
+	log_debug("TLS established: %s, %s", SSL_get_version(c->tls->ssl),
+	    SSL_get_cipher_name(c->tls->ssl));
+	if ((cert = SSL_get1_peer_certificate(c->tls->ssl)) == NULL)
+		return;
+	X509_NAME_oneline(X509_get_subject_name(cert), subj, sizeof(subj));
+	X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof(issuer));
+	log_debug("server certificate: subject %s, issuer %s", subj, issuer);
+	X509_free(cert);
+}
+
+/*
+ * Run the TLS handshake on c's socket and switch c to TLS.  The name
+ * checked against the certificate is the account's host.
+ */
+int
+tls_start(struct conn *c, const struct account *a, struct err *e)
+{
+	int	rv, sslerr;
+
+	ERR_clear_error();
+	if (tls_setup(c, a, a->host, e) == -1)
+		return -1;
+	while ((rv = SSL_connect(c->tls->ssl)) != 1) {
+		if (tls_wait(c, rv, &sslerr, e) == -1) {
+			if (sslerr == SSL_ERROR_WANT_READ ||
+			    sslerr == SSL_ERROR_WANT_WRITE)
+				return -1;	/* timed out */
+			return handshake_failed(c, sslerr, a->host, e);
+		}
+	}
+	tls_describe(c);
+	return 0;
+}
+
+/* Read what is there (at least one byte); 0 at a clean close. */
+ssize_t
+tls_read(struct conn *c, void *buf, size_t n, struct err *e)
+{
+	size_t	got;
+	int	rv, sslerr;
+
+	while ((rv = SSL_read_ex(c->tls->ssl, buf, n, &got)) != 1) {
+		if (tls_wait(c, rv, &sslerr, e) == 0)
+			continue;
+		if (sslerr == SSL_ERROR_WANT_READ ||
+		    sslerr == SSL_ERROR_WANT_WRITE)
+			return -1;
+		if (sslerr == SSL_ERROR_ZERO_RETURN)
+			return 0;
+		err_set(e, ERR_TEMP, "%s: TLS read: %s", c->peer,
+		    sslerr == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 ?
+		    "connection closed" : ssl_errstr());
+		return -1;
+	}
+	return (ssize_t)got;
+}
+
+/* Write all of buf; OpenSSL cuts it into full records. */
+int
+tls_write(struct conn *c, const void *buf, size_t n, struct err *e)
+{
+	const char	*p = buf;
+	size_t		 done;
+	int		 rv, sslerr;
+
+	while (n > 0) {
+		rv = SSL_write_ex(c->tls->ssl, p, n, &done);
+		if (rv == 1) {
+			p += done;
+			n -= done;
+			continue;
+		}
+		if (tls_wait(c, rv, &sslerr, e) == 0)
+			continue;
+		if (sslerr == SSL_ERROR_WANT_READ ||
+		    sslerr == SSL_ERROR_WANT_WRITE)
+			return -1;
+		return err_set(e, ERR_TEMP, "%s: TLS write: %s", c->peer,
+		    ssl_errstr());
+	}
+	return 0;
+}
+
+void
+tls_close(struct conn *c)
+{
+	struct tls	*t = c->tls;
+
+	if (t == NULL)
+		return;
+	if (t->ssl != NULL) {
+		(void)SSL_shutdown(t->ssl);	/* best effort, never waits */
+		SSL_free(t->ssl);
+	}
+	SSL_CTX_free(t->ctx);
+	free(t);
+	c->tls = NULL;
+	ERR_clear_error();
+}

@@ -1,0 +1,92 @@
+/*
+ * Small helpers shared by every module: allocation that cannot return
+ * NULL (running out of memory ends the process with EX_OSERR before
+ * anything half-done can be sent), and the host's FQDN.
+ */
+#include "config.h"
+
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+static void
+oom(void)
+{
+	log_warnx("out of memory");
+	exit(EX_OSERR);
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void	*p;
+
+	if ((p = calloc(n, size)) == NULL)
+		oom();
+	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if ((p = reallocarray(p, n, size)) == NULL)
+		oom();
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char	*p;
+
+	if ((p = strdup(s)) == NULL)
+		oom();
+	return p;
+}
+
+int
+xasprintf(char **ret, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vasprintf(ret, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		oom();
+	return n;
+}
+
+/*
+ * The host's fully qualified name, as the resolver's canonical name for
+ * gethostname(); the bare host name when there is none.
+ */
+char *
+util_fqdn(void)
+{
+	char		 host[256];
+	struct addrinfo	 hints, *res;
+	char		*fqdn;
+
+	if (gethostname(host, sizeof(host)) == -1)
+		(void)strlcpy(host, "localhost", sizeof(host));
+	host[sizeof(host) - 1] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, NULL, &hints, &res) != 0)
+		return xstrdup(host);
+	if (res->ai_canonname != NULL && strchr(res->ai_canonname, '.'))
+		fqdn = xstrdup(res->ai_canonname);
+	else
+		fqdn = xstrdup(host);
+	freeaddrinfo(res);
+	return fqdn;
+}
