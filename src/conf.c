@@ -376,6 +376,8 @@ conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
 		acct_inherit(&c->accts[0], &defs);
 	}
 	acct_free(&defs);
+	if (rc == -1)
+		conf_free(c);
 	return rc;
 }
 
@@ -405,11 +407,13 @@ conf_load(struct conf *c, const char *path, struct err *e)
 	for (i = 0; i < c->nacct; i++) {
 		if (c->accts[i].password == NULL)
 			continue;
-		if (st.st_mode & (S_IRWXG | S_IRWXO))
+		if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+			conf_free(c);
 			return err_set(e, ERR_CONFIG, "%s: holds a password "
 			    "but is readable by others (mode %03o; "
 			    "chmod 600 it)", path,
 			    (unsigned int)(st.st_mode & 0777));
+		}
 		break;
 	}
 	return 0;

@@ -49,6 +49,7 @@ int	 err_setv(struct err *, enum errclass, const char *, va_list)
 
 void	 log_init(int verbose);
 int	 log_verbose(void);
+void	 log_escape(char *, size_t, const char *, size_t);
 void	 log_proto(const char *, const char *, size_t);
 void	 log_debug(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));

@@ -47,29 +47,40 @@ log_verbose(void)
 }
 
 /*
- * One protocol line for the transcript, with its CRLF cut off and any
- * byte that is not printable shown as \xNN, so that a hostile server
- * cannot write terminal escapes through -v.
+ * A received line made safe to print: its line end cut off and any byte
+ * that is not printable shown as \xNN, so that a hostile server cannot
+ * write terminal escapes through -v or an error message.  Truncated to
+ * fit dst.
  */
+void
+log_escape(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t	i, o = 0;
+
+	while (len > 0 && (src[len - 1] == '\n' || src[len - 1] == '\r'))
+		len--;
+	for (i = 0; i < len && o + 5 <= size; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c >= 0x20 && c < 0x7f)
+			dst[o++] = (char)c;
+		else
+			o += (size_t)snprintf(dst + o, size - o, "\\x%02X", c);
+	}
+	if (size > 0)
+		dst[o < size ? o : size - 1] = '\0';
+}
+
+/* One protocol line for the transcript. */
 void
 log_proto(const char *prefix, const char *line, size_t len)
 {
-	size_t	i;
+	char	buf[1024];
 
 	if (!verbose)
 		return;
-	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-		len--;
-	fputs(prefix, stderr);
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)line[i];
-
-		if (c >= 0x20 && c < 0x7f)
-			putc(c, stderr);
-		else
-			fprintf(stderr, "\\x%02X", c);
-	}
-	putc('\n', stderr);
+	log_escape(buf, sizeof(buf), line, len);
+	fprintf(stderr, "%s%s\n", prefix, buf);
 }
 
 void

@@ -193,9 +193,13 @@ read_reply(struct session *s, struct reply *r, struct caps *caps,
 			return err_set(e, ERR_PROTO, "%s: reply line too "
 			    "long or unterminated", s->c.peer);
 		st = smtp_reply_line(r, s->line, len);
-		if (st == REPLY_BAD)
+		if (st == REPLY_BAD) {
+			char shown[128];
+
+			log_escape(shown, sizeof(shown), s->line, len);
 			return err_set(e, ERR_PROTO, "%s: malformed reply: "
-			    "%.80s", s->c.peer, s->line);
+			    "%s", s->c.peer, shown);
+		}
 		if (caps != NULL && r->nlines > 1) {
 			s->line[strcspn(s->line, "\r\n")] = '\0';
 			parse_cap(caps, s->line + 4);
@@ -412,18 +416,60 @@ no_recipient(struct session *s, const struct envelope *env, struct err *e)
 }
 
 /*
- * The transaction up to the 354: MAIL, RCPT..., DATA, one write with
- * PIPELINING (led by AUTH PLAIN when plain_led), else one by one.
+ * Read the replies to commands first..last of a sent group and record
+ * them.  Returns the reply to the last one in *r.  Replies to RCPT are
+ * a verdict on the recipient only when MAIL was accepted (and, when
+ * AUTH led the group, AUTH too: ok is then NULL).
+ */
+static int
+group_replies(struct session *s, struct envelope *env, size_t first,
+    size_t last, struct reply *mail, struct reply *r, size_t *ok,
+    struct err *e)
+{
+	size_t	k;
+
+	for (k = first; k <= last; k++) {
+		if (read_reply(s, r, NULL, e) == -1)
+			return -1;
+		if (k == 0)
+			*mail = *r;
+		else if (k <= env->nrcpt && ok != NULL &&
+		    mail->code / 100 == 2)
+			*ok += rcpt_reply(env, k, r);
+	}
+	return 0;
+}
+
+/*
+ * End a session whose transaction failed.  After a 354 a QUIT would be
+ * data: then the connection is just closed, and the server drops the
+ * half-open transaction.
+ */
+static void
+abandon(struct session *s, const struct reply *last)
+{
+	if (last->code != 354)
+		quit(s);
+}
+
+/*
+ * The transaction up to the 354: MAIL, RCPT..., DATA.  With PIPELINING
+ * they go out in one write, led by AUTH PLAIN when plain_led, and every
+ * reply of the group is read before anything else is sent (RFC 2920
+ * section 3.1), so the session ends cleanly whatever failed.  Without it,
+ * each command waits for its reply and nothing is sent in vain.
  * Returns 0 when the body may go; every recipient's state is set.
  */
 static int
 transaction(struct session *s, struct envelope *env, const struct msg *m,
     int plain_led, struct err *e)
 {
-	struct reply	 r;
-	size_t		 i, k, n = env->nrcpt + 2, ok = 0;
+	struct reply	 mail, r, auth;
+	size_t		 i, n = env->nrcpt + 2, ok = 0;
 	int		 pipe = s->caps.pipelining;
 
+	smtp_reply_init(&mail);
+	smtp_reply_init(&r);
 	for (i = 0; i < n; i++) {
 		if (envelope_cmd(s, env, m, i, e) == -1)
 			return -1;
@@ -432,37 +478,34 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 		if (net_flush(&s->c, e) == -1)
 			return -1;
 		if (plain_led) {
-			/* A failed AUTH: close, never send the body. */
-			if (read_reply(s, &r, NULL, e) == -1)
+			if (read_reply(s, &auth, NULL, e) == -1)
 				return -1;
-			if (r.code != 235)
-				return auth_refused(s, &r, e);
-			plain_led = 0;
-		}
-		for (k = pipe ? 0 : i; k <= i; k++) {
-			if (read_reply(s, &r, NULL, e) == -1)
-				return -1;
-			if (k == 0 && r.code / 100 != 2) {
-				quit(s);
-				return refused(s, "MAIL FROM", &r, e);
+			if (auth.code != 235) {
+				/* Never send the body, even after a 354. */
+				if (group_replies(s, env, 0, n - 1, &mail, &r,
+				    NULL, e) == 0)
+					abandon(s, &r);
+				return auth_refused(s, &auth, e);
 			}
-			if (k > 0 && k <= env->nrcpt)
-				ok += rcpt_reply(env, k, &r);
 		}
-		if (!pipe && i == env->nrcpt && ok == 0) {
-			quit(s);
-			return no_recipient(s, env, e);
-		}
+		if (group_replies(s, env, pipe ? 0 : i, i, &mail, &r, &ok,
+		    e) == -1)
+			return -1;
+		if (i == 0 && mail.code / 100 != 2)
+			break;
+		if (!pipe && i == env->nrcpt && ok == 0)
+			break;
 	}
-	/* r is the reply to DATA. */
-	if (r.code == 354 && ok > 0)
-		return 0;
+	if (mail.code / 100 != 2) {
+		abandon(s, &r);
+		return refused(s, "MAIL FROM", &mail, e);
+	}
 	if (ok == 0) {
-		/* After a 354 a QUIT would be data: just close. */
-		if (r.code != 354)
-			quit(s);
+		abandon(s, &r);
 		return no_recipient(s, env, e);
 	}
+	if (r.code == 354)
+		return 0;
 	quit(s);
 	return refused(s, "DATA", &r, e);
 }

@@ -1,0 +1,114 @@
+#!/bin/sh
+#
+# make check: build, then run every stage and close with one line
+# "check: N passed, N failed".  Variants (environment, set by make):
+#   SANITIZE=1  ASan+UBSan build in obj-san/ (never reuses a plain object)
+#   VALGRIND=1  memcheck on the unit tests and on every postern run of the
+#               integration cases tagged "core"
+# Each variant first proves it is active: the canary (a deliberate
+# overflow and leak) must be caught.
+
+set -u
+
+MAKE=${MAKE:-make}
+SANITIZE=${SANITIZE:-}
+VALGRIND=${VALGRIND:-}
+PY=/usr/bin/python3
+top=$(pwd)
+
+passed=0
+failed=0
+
+# count NAME OUTPUT-FILE: add the stage's "N passed, N failed" to the sums.
+count() {
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "check: $1 printed no summary" >&2
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(echo "$line" | awk '{ for (i = 2; i <= NF; i++) if ($i == "passed,") print $(i - 1) }')
+	f=$(echo "$line" | awk '{ for (i = 2; i <= NF; i++) if ($i ~ /^failed/) print $(i - 1) }')
+	passed=$((passed + p))
+	failed=$((failed + f))
+}
+
+if [ "$SANITIZE" = 1 ]; then
+	B=obj-san
+	BIN=obj-san/postern
+	SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	export ASAN_OPTIONS UBSAN_OPTIONS
+else
+	B=obj
+	BIN=postern
+	SANFLAGS=
+fi
+
+echo "check: building $BIN and the unit tests"
+if ! $MAKE -s B="$B" BIN="$BIN" EXTRA_CFLAGS="$SANFLAGS" \
+    EXTRA_LDFLAGS="$SANFLAGS" "$BIN" units; then
+	echo "check: build failed"
+	echo "check: 0 passed, 1 failed"
+	exit 1
+fi
+
+VG=
+if [ "$VALGRIND" = 1 ]; then
+	VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite"
+fi
+
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# The canary must be caught by the variant that is on.
+if [ "$SANITIZE" = 1 ] || [ "$VALGRIND" = 1 ]; then
+	$VG "$B/canary" > "$out" 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ] && grep -qE 'AddressSanitizer|Invalid write' "$out"
+	then
+		echo "ok canary caught (exit $rc)"
+		passed=$((passed + 1))
+	else
+		echo "FAIL canary not caught (exit $rc): the checking variant is not active"
+		cat "$out"
+		failed=$((failed + 1))
+	fi
+fi
+
+for t in $B/t_*; do
+	name=$(basename "$t")
+	$VG "$t" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	count "$name" "$out"
+	if [ "$rc" -ne 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$out"; then
+		echo "FAIL $name exited $rc"
+		failed=$((failed + 1))
+	fi
+done
+
+$PY tests/selftest_smtpd.py > "$out" 2>&1
+cat "$out"
+count selftest "$out"
+
+if [ "$VALGRIND" = 1 ]; then
+	$PY tests/runtests.py --postern "$top/$BIN" --valgrind --tags core \
+	    > "$out" 2>&1
+else
+	$PY tests/runtests.py --postern "$top/$BIN" > "$out" 2>&1
+fi
+cat "$out"
+count integration "$out"
+
+# Interop with a real Postfix + Dovecot smarthost (plain and sanitized
+# builds; memcheck is for the core cases above).
+if [ "$VALGRIND" != 1 ]; then
+	$PY tests/interop/run.py --postern "$top/$BIN" > "$out" 2>&1
+	cat "$out"
+	count interop "$out"
+fi
+
+echo "check: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

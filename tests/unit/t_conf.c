@@ -1,0 +1,173 @@
+/*
+ * Unit tests for the configuration parser: msmtprc syntax, inheritance
+ * through defaults and parents, quoting, and the exact one-line error for
+ * every kind of bad input.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/extern.h"
+#include "t.h"
+
+static int
+parse(struct conf *c, const char *text, struct err *e)
+{
+	FILE	*fp;
+	int	 rc;
+
+	fp = fmemopen((void *)(uintptr_t)text, strlen(text), "r");
+	if (fp == NULL)
+		abort();
+	memset(e, 0, sizeof(*e));
+	rc = conf_parse(c, "t.conf", fp, e);
+	fclose(fp);
+	return rc;
+}
+
+/* Inputs that must be refused, with the exact message. */
+static const struct {
+	const char	*text;
+	const char	*msg;
+} bad[] = {
+	{ "hots example.org\n", "t.conf:1: unknown key 'hots'" },
+	{ "account a\nport 0\n", "t.conf:2: port: invalid value '0'" },
+	{ "account a\nport 65536\n", "t.conf:2: port: invalid value '65536'" },
+	{ "port\n", "t.conf:1: port: invalid value ''" },
+	{ "tls maybe\n", "t.conf:1: tls: invalid value 'maybe'" },
+	{ "timeout -1\n", "t.conf:1: timeout: invalid value '-1'" },
+	{ "auth ntlm\n", "t.conf:1: auth: unsupported mechanism 'ntlm'" },
+	{ "account\n", "t.conf:1: account needs a name" },
+	{ "account a\naccount a\n", "t.conf:2: account 'a' is defined twice" },
+	{ "account a : b\n", "t.conf:1: account 'b' is not defined (yet)" },
+	{ "host \"x\n", "t.conf:1: unterminated quoted value" },
+	{ "host \"x\" y\n", "t.conf:1: text after the closing quote" },
+	{ "host x\r\n", "t.conf:1: carriage return in line" },
+	{ "\n\nprotocol lmtp\n", "t.conf:3: key 'protocol' is not supported "
+	    "by postern: postern speaks SMTP only, never LMTP" },
+	{ "eval echo host x\n", "t.conf:1: key 'eval' is not supported by "
+	    "postern: it runs a shell command" },
+};
+
+static void
+test_bad(void)
+{
+	struct conf	c;
+	struct err	e;
+	size_t		i;
+
+	for (i = 0; i < NELEM(bad); i++) {
+		CHECK(parse(&c, bad[i].text, &e) == -1 && e.cls == ERR_CONFIG,
+		    "accepted: %s", bad[i].text);
+		CHECK_STR(e.msg, bad[i].msg, bad[i].text);
+		conf_free(&c);
+	}
+}
+
+static void
+test_nul(void)
+{
+	static const char	text[] = "host a\0b\n";
+	struct conf		c;
+	struct err		e;
+	FILE			*fp;
+
+	fp = fmemopen((void *)(uintptr_t)text, sizeof(text) - 1, "r");
+	CHECK(conf_parse(&c, "t.conf", fp, &e) == -1, "NUL accepted");
+	CHECK_STR(e.msg, "t.conf:1: NUL byte in line", "NUL");
+	fclose(fp);
+	conf_free(&c);
+}
+
+static void
+test_inherit(void)
+{
+	struct conf	 c;
+	struct err	 e;
+	struct account	*a;
+
+	CHECK(parse(&c,
+	    "# a comment\n"
+	    "defaults\n"
+	    "  tls_trust_file /ca.pem\n"
+	    "  timeout 30\n"
+	    "account work\n"
+	    "host smtp.work.example\n"
+	    "port 587\n"
+	    "from me@work.example\n"
+	    "auth plain\n"
+	    "user \"me \\\"quoted\\\"\"\n"
+	    "password \"  spaced  \"\n"
+	    "account home : work\n"
+	    "host smtp.home.example\n"
+	    "from me@home.example\n"
+	    "tls_starttls off\n"
+	    "port\t465\n"
+	    "account default : home\n", &e) == 0, "parse: %s", e.msg);
+	CHECK(c.nacct == 3, "nacct %zu", c.nacct);
+	a = conf_account(&c, "work", NULL, &e);
+	CHECK(a != NULL && a->port == 587 && a->timeout == 30 &&
+	    a->auth == AUTH_PLAIN && a->tls == 1 && a->starttls == 1,
+	    "work settings");
+	CHECK_STR(a->trust_file, "/ca.pem", "inherited from defaults");
+	CHECK_STR(a->user, "me \"quoted\"", "quoted user");
+	CHECK_STR(a->password, "  spaced  ", "quoted password");
+	a = conf_account(&c, NULL, NULL, &e);
+	CHECK(a != NULL && strcmp(a->name, "default") == 0 &&
+	    a->starttls == 0 && conf_port(a) == 465, "default account");
+	CHECK_STR(a->host, "smtp.home.example", "default inherits home");
+	CHECK_STR(a->user, "me \"quoted\"", "home inherits work");
+	/* msmtp: the account whose from matches the envelope sender. */
+	a = conf_account(&c, NULL, "ME@WORK.EXAMPLE", &e);
+	CHECK(a != NULL && strcmp(a->name, "work") == 0, "from match");
+	CHECK(conf_account(&c, "nosuch", NULL, &e) == NULL &&
+	    e.cls == ERR_CONFIG, "unknown account");
+	CHECK_STR(e.msg, "t.conf: no account 'nosuch'", "unknown account");
+	conf_free(&c);
+}
+
+static void
+test_defaults(void)
+{
+	struct conf	 c;
+	struct err	 e;
+	struct account	*a;
+
+	/* No account line: the keys describe the account "default". */
+	CHECK(parse(&c, "host mx.example\n", &e) == 0, "parse");
+	a = conf_account(&c, NULL, NULL, &e);
+	CHECK(a != NULL && a->tls == 1 && a->starttls == 1 &&
+	    a->timeout == 60 && a->auth == AUTH_OFF && conf_port(a) == 25,
+	    "postern's defaults: tls on, timeout 60, port 25");
+	conf_free(&c);
+
+	CHECK(parse(&c, "account a\nport 25\n", &e) == 0, "parse");
+	CHECK(conf_account(&c, "a", NULL, &e) == NULL, "no host accepted");
+	CHECK_STR(e.msg, "t.conf:1: account 'a' has no host", "no host");
+	conf_free(&c);
+
+	CHECK(parse(&c, "account a\nhost h\n", &e) == 0, "parse");
+	CHECK(conf_account(&c, NULL, NULL, &e) == NULL, "no default");
+	CHECK_STR(e.msg, "t.conf: no account 'default' and none chosen "
+	    "with -a", "no default");
+	conf_free(&c);
+
+	CHECK(parse(&c, "host h\ntimeout off\nauth\ntls\n", &e) == 0,
+	    "parse");
+	a = conf_account(&c, NULL, NULL, &e);
+	CHECK(a != NULL && a->timeout == 0 && a->auth == AUTH_ON &&
+	    a->tls == 1, "bare keys mean on");
+	conf_free(&c);
+}
+
+int
+main(void)
+{
+	test_bad();
+	test_nul();
+	test_inherit();
+	test_defaults();
+	return t_done("t_conf");
+}
