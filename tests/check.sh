@@ -66,7 +66,7 @@ trap 'rm -f "$out"' EXIT
 if [ "$SANITIZE" = 1 ] || [ "$VALGRIND" = 1 ]; then
 	$VG "$B/canary" > "$out" 2>&1
 	rc=$?
-	if [ "$rc" -ne 0 ] && grep -qE 'AddressSanitizer|Invalid write' "$out"
+	if [ "$rc" -ne 0 ] && grep -qE 'AddressSanitizer|Invalid write|definitely lost' "$out"
 	then
 		echo "ok canary caught (exit $rc)"
 		passed=$((passed + 1))
@@ -77,7 +77,7 @@ if [ "$SANITIZE" = 1 ] || [ "$VALGRIND" = 1 ]; then
 	fi
 fi
 
-for t in $B/t_*; do
+for t in "$B"/t_*; do
 	name=$(basename "$t")
 	$VG "$t" > "$out" 2>&1
 	rc=$?

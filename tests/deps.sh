@@ -1,0 +1,35 @@
+#!/bin/sh
+#
+# Install every Debian package the build, the demo, the tests and the
+# benchmarks need (Debian 12, as root).  Idempotent: apt-get update runs
+# only when a package is missing, then everything is installed by name.
+#   sh tests/deps.sh
+
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+
+# build: compiler, pkg-config, OpenSSL and libbsd headers
+# lint: mandoc, shellcheck; check: Debian's python3 (the scripted server
+# and runner use its standard library only), openssl (test certificates),
+# valgrind, clang's sanitizer runtime; bench: msmtp, for comparison.
+pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
+python3 openssl valgrind msmtp ca-certificates"
+
+missing=
+for p in $pkgs; do
+	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null |
+	    grep -q 'ok installed'; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	# shellcheck disable=SC2086 # the package list is meant to split
+	apt-get install -y --no-install-recommends $missing
+fi
+
+# Postfix + Dovecot for the interop smarthost, installed so that Postfix
+# configures nothing on its own.
+sh "$here/interop/install.sh"
