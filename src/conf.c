@@ -27,6 +27,10 @@ enum ktype {
 	K_PORT,
 	K_TIMEOUT,	/* seconds, or off */
 	K_AUTH,
+	K_FPR,		/* a SHA-256 fingerprint */
+	K_TLSVER,	/* a TLS protocol version */
+	K_NOTIFY,	/* DSN NOTIFY: off, never, or success,failure,delay */
+	K_RETURN,	/* DSN RET: off, headers or full */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -51,8 +55,16 @@ static const struct key keys[] = {
 	{ "tls_starttls",	K_BOOL,		F(starttls), NULL },
 	{ "tls_trust_file",	K_STR,		F(trust_file), NULL },
 	{ "from",		K_STR,		F(from), NULL },
+	{ "source_ip",		K_STR,		F(source_ip), NULL },
+	{ "tls_fingerprint",	K_FPR,		F(fpr), NULL },
+	{ "tls_key_file",	K_STR,		F(key_file), NULL },
+	{ "tls_cert_file",	K_STR,		F(cert_file), NULL },
+	{ "tls_certcheck",	K_BOOL,		F(certcheck), NULL },
+	{ "tls_host_override",	K_STR,		F(host_override), NULL },
+	{ "tls_min_version",	K_TLSVER,	F(tls_min), NULL },
+	{ "dsn_notify",		K_NOTIFY,	F(dsn_notify), NULL },
+	{ "dsn_return",		K_RETURN,	F(dsn_return), NULL },
 	{ "eval", K_REJECT, 0, "it runs a shell command" },
-	{ "source_ip", K_REJECT, 0, "not supported yet" },
 	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported" },
 	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
 	{ "socket", K_REJECT, 0, "local sockets are not supported" },
@@ -60,16 +72,9 @@ static const struct key keys[] = {
 	{ "passwordeval", K_REJECT, 0, "not supported yet" },
 	{ "ntlmdomain", K_REJECT, 0, "NTLM is not supported" },
 	{ "tls_crl_file", K_REJECT, 0, "not supported" },
-	{ "tls_fingerprint", K_REJECT, 0, "not supported yet" },
-	{ "tls_key_file", K_REJECT, 0, "not supported yet" },
-	{ "tls_cert_file", K_REJECT, 0, "not supported yet" },
-	{ "tls_certcheck", K_REJECT, 0, "not supported yet" },
 	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
-	{ "tls_host_override", K_REJECT, 0, "not supported yet" },
 	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
 	{ "allow_from_override", K_REJECT, 0, "not supported yet" },
-	{ "dsn_notify", K_REJECT, 0, "not supported yet" },
-	{ "dsn_return", K_REJECT, 0, "not supported yet" },
 	{ "set_from_header", K_REJECT, 0, "not supported yet" },
 	{ "set_date_header", K_REJECT, 0, "not supported yet" },
 	{ "set_msgid_header", K_REJECT, 0, "not supported yet" },
@@ -89,7 +94,8 @@ static const struct key keys[] = {
 /* The string members of struct account, for deep copies and frees. */
 static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
-	F(domain), F(file)
+	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
+	F(host_override), F(dsn_notify), F(dsn_return)
 };
 
 #undef F
@@ -103,6 +109,8 @@ acct_defaults(struct account *a)
 	memset(a, 0, sizeof(*a));
 	a->tls = 1;		/* postern's one deliberate difference */
 	a->starttls = 1;
+	a->certcheck = 1;
+	a->tls_min = 12;
 	a->timeout = 60;
 }
 
@@ -195,6 +203,87 @@ split_line(char *line, char **key, char **val, const char *file, size_t ln,
 	return 0;
 }
 
+/*
+ * "AB:CD:..." or "abcd...": the 32 bytes of a SHA-256 fingerprint, as
+ * openssl x509 -fingerprint -sha256 prints them.
+ */
+static int
+parse_fpr(struct account *a, const char *val)
+{
+	size_t	i, n = 0;
+	char	hex[3];
+
+	for (i = 0; val[i] != '\0' && n < sizeof(a->fpr); ) {
+		if (!isxdigit((unsigned char)val[i]) ||
+		    !isxdigit((unsigned char)val[i + 1]))
+			return -1;
+		hex[0] = val[i];
+		hex[1] = val[i + 1];
+		hex[2] = '\0';
+		a->fpr[n++] = (unsigned char)strtoul(hex, NULL, 16);
+		i += 2;
+		if (val[i] == ':' && val[i + 1] != '\0')
+			i++;
+	}
+	if (n != sizeof(a->fpr) || val[i] != '\0')
+		return -1;
+	a->has_fpr = 1;
+	return 0;
+}
+
+/*
+ * DSN NOTIFY (RFC 3461 section 4.1) in its wire form: NULL for "off",
+ * NEVER, or a list of SUCCESS, FAILURE, DELAY.  -1 when invalid.
+ */
+int
+conf_notify(const char *val, char **out)
+{
+	char	*list, *w, *p, buf[64] = "";
+
+	*out = NULL;
+	if (strcmp(val, "off") == 0)
+		return 0;
+	if (strcasecmp(val, "never") == 0) {
+		*out = xstrdup("NEVER");
+		return 0;
+	}
+	p = list = xstrdup(val);
+	while ((w = strsep(&p, ",")) != NULL) {
+		if (strcasecmp(w, "success") != 0 &&
+		    strcasecmp(w, "failure") != 0 &&
+		    strcasecmp(w, "delay") != 0) {
+			free(list);
+			return -1;
+		}
+		if (buf[0] != '\0')
+			(void)strlcat(buf, ",", sizeof(buf));
+		for (; *w != '\0'; w++) {
+			char c[2] = { (char)toupper((unsigned char)*w), '\0' };
+
+			(void)strlcat(buf, c, sizeof(buf));
+		}
+	}
+	free(list);
+	*out = xstrdup(buf);
+	return 0;
+}
+
+/* DSN RET (RFC 3461 section 4.3): NULL for "off", FULL or HDRS. */
+int
+conf_return(const char *val, char **out)
+{
+	*out = NULL;
+	if (strcmp(val, "off") == 0)
+		return 0;
+	if (strcmp(val, "headers") == 0 || strcasecmp(val, "hdrs") == 0)
+		*out = xstrdup("HDRS");
+	else if (strcasecmp(val, "full") == 0)
+		*out = xstrdup("FULL");
+	else
+		return -1;
+	return 0;
+}
+
 static int
 set_key(struct account *a, const struct key *k, const char *val,
     const char *file, size_t ln, struct err *e)
@@ -249,6 +338,35 @@ set_key(struct account *a, const struct key *k, const char *val,
 		else
 			return err_set(e, ERR_CONFIG, "%s:%zu: auth: "
 			    "unsupported mechanism '%s'", file, ln, val);
+		return 0;
+	case K_FPR:
+		if (val == NULL) {
+			a->has_fpr = 0;
+			return 0;
+		}
+		if (parse_fpr(a, val) == -1)
+			return err_set(e, ERR_CONFIG, "%s:%zu: tls_fingerprint: "
+			    "not a SHA-256 fingerprint (32 hex bytes, as "
+			    "AB:CD:...)", file, ln);
+		return 0;
+	case K_TLSVER:
+		if (val != NULL && (strcmp(val, "TLSv1.2") == 0 ||
+		    strcmp(val, "1.2") == 0))
+			a->tls_min = 12;
+		else if (val != NULL && (strcmp(val, "TLSv1.3") == 0 ||
+		    strcmp(val, "1.3") == 0))
+			a->tls_min = 13;
+		else
+			break;
+		return 0;
+	case K_NOTIFY:
+	case K_RETURN:
+		sp = STRF(a, k->off);
+		free(*sp);
+		*sp = NULL;
+		if (val == NULL || (k->type == K_NOTIFY ?
+		    conf_notify(val, sp) : conf_return(val, sp)) == -1)
+			break;
 		return 0;
 	case K_REJECT:
 		return err_set(e, ERR_CONFIG, "%s:%zu: key '%s' is not "

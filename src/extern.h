@@ -78,6 +78,16 @@ struct account {
 	char		*from;
 	char		*domain;	/* EHLO argument; NULL: the FQDN */
 	int		 timeout;	/* seconds, per step */
+	char		*source_ip;	/* bind to this address */
+	unsigned char	 fpr[32];	/* tls_fingerprint (SHA-256) */
+	int		 has_fpr;
+	int		 certcheck;	/* tls_certcheck */
+	char		*host_override;	/* name the certificate must match */
+	char		*cert_file;	/* client certificate */
+	char		*key_file;
+	int		 tls_min;	/* 12: TLS 1.2, 13: TLS 1.3 */
+	char		*dsn_notify;	/* wire form: NEVER, SUCCESS,FAILURE */
+	char		*dsn_return;	/* FULL or HDRS */
 	char		*file;		/* where it was defined */
 	size_t		 line;
 };
@@ -94,6 +104,8 @@ int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
 	    struct err *);
 unsigned int conf_port(const struct account *);
+int	 conf_notify(const char *, char **);
+int	 conf_return(const char *, char **);
 void	 conf_free(struct conf *);
 
 /* --- the message (msg.c) -------------------------------------------- */
@@ -139,7 +151,7 @@ struct conn {
 };
 
 int	 net_connect(struct conn *, const char *, unsigned int, int,
-	    struct err *);
+	    const char *, struct err *);
 int	 net_readline(struct conn *, char *, size_t, size_t *, struct err *);
 int	 net_write(struct conn *, const void *, size_t, struct err *);
 int	 net_flush(struct conn *, struct err *);
@@ -149,7 +161,9 @@ void	 net_close(struct conn *);
 
 /* --- TLS (tls.c) ---------------------------------------------------- */
 
-int	 tls_start(struct conn *, const struct account *, struct err *);
+int	 tls_start(struct conn *, const struct account *, const char *,
+	    struct err *);
+void	 tls_print(struct conn *, FILE *);
 ssize_t	 tls_read(struct conn *, void *, size_t, struct err *);
 int	 tls_write(struct conn *, const void *, size_t, struct err *);
 void	 tls_close(struct conn *);
@@ -186,6 +200,9 @@ struct envelope {
 	char		*from;
 	struct rcpt	*rcpts;
 	size_t		 nrcpt;
+	char		*dsn_notify;	/* NOTIFY=, wire form, or NULL */
+	char		*dsn_ret;	/* RET=: FULL or HDRS, or NULL */
+	char		*envid;		/* ENVID=, before xtext, or NULL */
 };
 
 enum reply_status {
@@ -198,6 +215,23 @@ void	 smtp_reply_init(struct reply *);
 enum reply_status smtp_reply_line(struct reply *, const char *, size_t);
 int	 smtp_send(const struct account *, struct envelope *,
 	    const struct msg *, const char *, struct err *);
+int	 smtp_check(const struct account *, const char *, FILE *,
+	    struct err *);
+
+/* --- SASL mechanisms (auth.c) ------------------------------------- */
+
+struct sasl;
+
+const char *sasl_name(enum auth_mech);
+enum auth_mech sasl_choose(const struct account *, const char *,
+	    struct err *);
+struct sasl *sasl_new(enum auth_mech, const struct account *);
+int	 sasl_initial(struct sasl *, unsigned char **, size_t *,
+	    struct err *);
+int	 sasl_step(struct sasl *, const unsigned char *, size_t,
+	    unsigned char **, size_t *, struct err *);
+int	 sasl_done(struct sasl *, struct err *);
+void	 sasl_free(struct sasl *);
 
 /* --- utilities (util.c) --------------------------------------------- */
 

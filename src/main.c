@@ -23,8 +23,12 @@ struct opts {
 	const char	 *from;		/* -f, -r */
 	const char	 *fullname;	/* -F */
 	const char	 *account;	/* -a */
+	const char	 *notify;	/* -N */
+	const char	 *ret;		/* -R */
+	const char	 *envid;	/* -V */
 	int		  verbose;	/* -v */
 	int		  ignoredots;	/* -i, -oi */
+	int		  check;	/* --check */
 	char		**rcpts;
 	int		  nrcpt;
 };
@@ -65,7 +69,9 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: %s [-iv] [-a account] [-C file] [-F name] "
-	    "[-f sender] [--] recipient ...\n", getprogname());
+	    "[-f sender] [-N dsn] [-R ret] [-V envid] [--] recipient ...\n"
+	    "       %s --check [-a account] [-C file]\n", getprogname(),
+	    getprogname());
 	exit(EX_USAGE);
 }
 
@@ -112,6 +118,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			version();
 		if (strcmp(p, "--help") == 0)
 			usage();
+		if (strcmp(p, "--check") == 0) {
+			o->check = 1;
+			continue;
+		}
 		for (p++; *p != '\0'; p++) {
 			switch (*p) {
 			case 'i':
@@ -132,6 +142,15 @@ parse_args(int argc, char **argv, struct opts *o)
 				break;
 			case 'a':
 				o->account = optval(argv, &i, p + 1, *p);
+				break;
+			case 'N':
+				o->notify = optval(argv, &i, p + 1, *p);
+				break;
+			case 'R':
+				o->ret = optval(argv, &i, p + 1, *p);
+				break;
+			case 'V':
+				o->envid = optval(argv, &i, p + 1, *p);
 				break;
 			case 'o':
 				if (strcmp(p + 1, "i") == 0)
@@ -169,6 +188,43 @@ default_sender(const char *fqdn)
 	return s;
 }
 
+/*
+ * The DSN request (RFC 3461): -N, -R and -V, else the account's
+ * dsn_notify and dsn_return.
+ */
+static int
+dsn_options(const struct opts *o, const struct account *a,
+    struct envelope *env, struct err *e)
+{
+	if (o->notify != NULL) {
+		if (conf_notify(o->notify, &env->dsn_notify) == -1)
+			return err_set(e, ERR_USAGE, "-N %s: expected never, "
+			    "or success, failure and delay separated by "
+			    "commas", o->notify);
+	} else if (a->dsn_notify != NULL)
+		env->dsn_notify = xstrdup(a->dsn_notify);
+	if (o->ret != NULL) {
+		if (conf_return(o->ret, &env->dsn_ret) == -1)
+			return err_set(e, ERR_USAGE, "-R %s: expected full "
+			    "or hdrs", o->ret);
+	} else if (a->dsn_return != NULL)
+		env->dsn_ret = xstrdup(a->dsn_return);
+	if (o->envid != NULL) {
+		/* RFC 3461 section 4.4: printable ASCII, at most 100. */
+		const unsigned char *p;
+
+		for (p = (const unsigned char *)o->envid; *p != '\0'; p++)
+			if (*p < 0x20 || *p > 0x7e)
+				return err_set(e, ERR_USAGE, "-V: invalid "
+				    "character 0x%02x in the envelope id", *p);
+		if (strlen(o->envid) > 100)
+			return err_set(e, ERR_USAGE, "-V: the envelope id is "
+			    "longer than 100 characters");
+		env->envid = xstrdup(o->envid);
+	}
+	return 0;
+}
+
 /* Build the envelope from the options, checking every address. */
 static int
 make_envelope(const struct opts *o, const struct account *a,
@@ -177,6 +233,8 @@ make_envelope(const struct opts *o, const struct account *a,
 	int	i;
 
 	memset(env, 0, sizeof(*env));
+	if (dsn_options(o, a, env, e) == -1)
+		return -1;
 	if (o->from != NULL && (strcmp(o->from, "<>") == 0 ||
 	    *o->from == '\0'))
 		env->from = xstrdup("");
@@ -206,6 +264,9 @@ envelope_free(struct envelope *env)
 		free(env->rcpts[i].addr);
 	free(env->rcpts);
 	free(env->from);
+	free(env->dsn_notify);
+	free(env->dsn_ret);
+	free(env->envid);
 }
 
 /*
@@ -254,6 +315,11 @@ run(const struct opts *o, struct err *e)
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
 	fqdn = util_fqdn();
+	if (o->check) {
+		status = smtp_check(a, a->domain != NULL ? a->domain : fqdn,
+		    stdout, e) == -1 ? -1 : EX_OK;
+		goto out;
+	}
 	if (make_envelope(o, a, fqdn, &env, e) == -1)
 		goto out;
 	memset(&mo, 0, sizeof(mo));
@@ -289,7 +355,7 @@ main(int argc, char *argv[])
 			log_warnx("line break in recipient argument");
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0) {
+	if (o.nrcpt == 0 && !o.check) {
 		log_warnx("no recipients specified");
 		return EX_USAGE;
 	}

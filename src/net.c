@@ -47,8 +47,32 @@ net_wait(struct conn *c, short events, struct err *e)
 	}
 }
 
+/* Bind to source_ip before connecting; its family must match. */
 static int
-try_connect(struct conn *c, const struct addrinfo *ai, struct err *e)
+bind_source(int fd, const struct addrinfo *ai, const char *src,
+    struct err *e)
+{
+	struct addrinfo	 hints, *res;
+	int		 rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = ai->ai_family;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+	if ((rc = getaddrinfo(src, NULL, &hints, &res)) != 0)
+		return err_set(e, ERR_TEMP, "source_ip %s: %s", src,
+		    gai_strerror(rc));
+	rc = bind(fd, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	if (rc == -1)
+		return err_set(e, ERR_TEMP, "source_ip %s: bind: %s", src,
+		    strerror(errno));
+	return 0;
+}
+
+static int
+try_connect(struct conn *c, const struct addrinfo *ai, const char *src,
+    struct err *e)
 {
 	int		fd, on = 1, soerr = 0;
 	socklen_t	len = sizeof(soerr);
@@ -68,6 +92,11 @@ try_connect(struct conn *c, const struct addrinfo *ai, struct err *e)
 		return err_set(e, ERR_TEMP, "%s: socket: %s", c->peer,
 		    strerror(errno));
 	c->fd = fd;
+	if (src != NULL && bind_source(fd, ai, src, e) == -1) {
+		close(fd);
+		c->fd = -1;
+		return -1;
+	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
 		if (errno != EINPROGRESS)
 			goto fail;
@@ -96,11 +125,12 @@ fail:
 
 /*
  * Connect to host:port with a timeout of timeout seconds per step (0:
- * none).  Every address is tried in turn; the last error is reported.
+ * none), from source address src when it is not NULL.  Every address is
+ * tried in turn; the last error is reported.
  */
 int
 net_connect(struct conn *c, const char *host, unsigned int port, int timeout,
-    struct err *e)
+    const char *src, struct err *e)
 {
 	struct addrinfo	 hints, *res, *ai;
 	char		 serv[16];
@@ -119,7 +149,8 @@ net_connect(struct conn *c, const char *host, unsigned int port, int timeout,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
 	rc = -1;
 	for (ai = res; ai != NULL && rc == -1; ai = ai->ai_next) {
-		if ((rc = try_connect(c, ai, e)) == -1 && ai->ai_next != NULL)
+		if ((rc = try_connect(c, ai, src, e)) == -1 &&
+		    ai->ai_next != NULL)
 			log_debug("%s", e->msg);
 	}
 	freeaddrinfo(res);

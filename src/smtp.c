@@ -40,17 +40,23 @@ struct caps {
 	int		 pipelining;
 	int		 starttls;
 	int		 eightbitmime;
+	int		 smtputf8;
+	int		 dsn;
+	int		 chunking;
 	int		 auth;		/* AUTH offered at all */
-	int		 auth_plain;
-	int		 auth_login;
+	char		 mechs[256];	/* the mechanisms, space-separated */
 	unsigned long	 size;		/* 0: no limit announced */
+	char		 text[2048];	/* the EHLO reply, for --check */
 };
 
 struct session {
 	struct conn		 c;
 	const struct account	*a;
+	const char		*host;		/* the one connected to */
 	const char		*helo;
 	struct caps		 caps;
+	int			 quit_sent;
+	FILE			*report;	/* --check writes here */
 	char			 line[SMTP_LINEMAX + 2];
 };
 
@@ -141,16 +147,23 @@ cmd(struct session *s, const char *shown, struct err *e, const char *fmt, ...)
 static void
 parse_cap(struct caps *cp, const char *t)
 {
-	const char	*p;
 	const char	*errstr;
 	char		 num[24];
 
+	(void)strlcat(cp->text, t, sizeof(cp->text));
+	(void)strlcat(cp->text, "\n", sizeof(cp->text));
 	if (strcasecmp(t, "PIPELINING") == 0)
 		cp->pipelining = 1;
 	else if (strcasecmp(t, "STARTTLS") == 0)
 		cp->starttls = 1;
 	else if (strcasecmp(t, "8BITMIME") == 0)
 		cp->eightbitmime = 1;
+	else if (strcasecmp(t, "SMTPUTF8") == 0)
+		cp->smtputf8 = 1;
+	else if (strcasecmp(t, "DSN") == 0)
+		cp->dsn = 1;
+	else if (strcasecmp(t, "CHUNKING") == 0)
+		cp->chunking = 1;
 	else if (strncasecmp(t, "SIZE", 4) == 0 && (t[4] == ' ' ||
 	    t[4] == '\0')) {
 		(void)strlcpy(num, t[4] == ' ' ? t + 5 : "0", sizeof(num));
@@ -159,16 +172,12 @@ parse_cap(struct caps *cp, const char *t)
 			cp->size = 0;
 	} else if (strncasecmp(t, "AUTH", 4) == 0 && (t[4] == ' ' ||
 	    t[4] == '=')) {
+		/* "AUTH=" is the pre-RFC form some servers still send. */
 		cp->auth = 1;
-		for (p = t + 5; *p != '\0'; p += strcspn(p, " ")) {
-			p += strspn(p, " ");
-			if (strncasecmp(p, "PLAIN", 5) == 0 &&
-			    (p[5] == ' ' || p[5] == '\0'))
-				cp->auth_plain = 1;
-			if (strncasecmp(p, "LOGIN", 5) == 0 &&
-			    (p[5] == ' ' || p[5] == '\0'))
-				cp->auth_login = 1;
-		}
+		if (cp->mechs[0] != '\0')
+			(void)strlcat(cp->mechs, " ", sizeof(cp->mechs));
+		(void)strlcat(cp->mechs, t + 5 + strspn(t + 5, " "),
+		    sizeof(cp->mechs));
 	}
 }
 
@@ -236,6 +245,9 @@ quit(struct session *s)
 {
 	struct err	e;
 
+	if (s->quit_sent)
+		return;
+	s->quit_sent = 1;
 	if (cmd(s, NULL, &e, "QUIT") == 0)
 		(void)net_flush(&s->c, &e);
 }
@@ -277,35 +289,42 @@ starttls(struct session *s, struct err *e)
 		return err_set(e, ERR_PROTO, "%s: the server sent data after "
 		    "its STARTTLS reply, before the TLS handshake (possible "
 		    "injection attack); aborted", s->c.peer);
-	if (tls_start(&s->c, s->a, e) == -1)
+	if (tls_start(&s->c, s->a, s->host, e) == -1)
 		return -1;
+	/* RFC 3207 section 4.2: forget what was learnt in clear. */
 	return ehlo(s, e);
 }
 
-/* The mechanism to use, or an error when none can be. */
-static enum auth_mech
-auth_choose(struct session *s, struct err *e)
+/*
+ * Connect to host and get to the point where a transaction can start:
+ * [implicit TLS], greeting, EHLO, [STARTTLS, EHLO].
+ */
+static int
+session_open(struct session *s, const char *host, struct err *e)
 {
 	const struct account	*a = s->a;
+	struct reply		 r;
 
-	if (!s->caps.auth) {
+	s->host = host;
+	s->quit_sent = 0;
+	if (net_connect(&s->c, host, conf_port(a), a->timeout, a->source_ip,
+	    e) == -1)
+		return -1;
+	if (a->tls && !a->starttls && tls_start(&s->c, a, host, e) == -1)
+		return -1;
+	if (read_reply(s, &r, NULL, e) == -1)
+		return -1;
+	if (s->report != NULL)
+		fprintf(s->report, "greeting: %d %s\n", r.code, r.text);
+	if (r.code != 220) {
 		quit(s);
-		err_set(e, ERR_UNAVAIL, "%s: authentication is configured "
-		    "but the server offers no AUTH", s->c.peer);
-		return AUTH_OFF;
+		return refused(s, "greeting", &r, e);
 	}
-	if (a->auth == AUTH_ON) {
-		if (s->caps.auth_plain)
-			return AUTH_PLAIN;
-		if (s->caps.auth_login)
-			return AUTH_LOGIN;
-	} else if ((a->auth == AUTH_PLAIN && s->caps.auth_plain) ||
-	    (a->auth == AUTH_LOGIN && s->caps.auth_login))
-		return a->auth;
-	quit(s);
-	err_set(e, ERR_UNAVAIL, "%s: the server offers none of the "
-	    "configured AUTH mechanisms", s->c.peer);
-	return AUTH_OFF;
+	if (ehlo(s, e) == -1)
+		return -1;
+	if (a->tls && a->starttls && starttls(s, e) == -1)
+		return -1;
+	return 0;
 }
 
 static int
@@ -316,75 +335,248 @@ auth_refused(struct session *s, const struct reply *r, struct err *e)
 	    r->code, r->text);
 }
 
-/* AUTH PLAIN with its initial response (RFC 4616), queued, not sent. */
+/* Queue one SASL response, base64, shown redacted. */
 static int
-auth_plain_cmd(struct session *s, struct err *e)
+auth_respond(struct session *s, const char *prefix, unsigned char *resp,
+    size_t len, struct err *e)
 {
-	const struct account	*a = s->a;
-	size_t			 ul = strlen(a->user), pl = strlen(a->password);
-	size_t			 n = ul + pl + 2;
-	char			*raw, *b64;
-	int			 rc;
+	char	*b64, shown[64];
+	int	 rc;
 
-	raw = xcalloc(1, n);
-	memcpy(raw + 1, a->user, ul);
-	memcpy(raw + 2 + ul, a->password, pl);
-	b64 = crypto_b64enc(raw, n);
-	freezero(raw, n);
-	rc = cmd(s, "AUTH PLAIN <redacted>", e, "AUTH PLAIN %s", b64);
+	b64 = crypto_b64enc(resp, len);
+	freezero(resp, len);
+	(void)snprintf(shown, sizeof(shown), "%s<redacted>", prefix);
+	rc = cmd(s, shown, e, "%s%s", prefix, len > 0 ? b64 : "=");
 	freezero(b64, strlen(b64));
 	return rc;
 }
 
-/* AUTH LOGIN: two 334 challenges, user then password. */
+/*
+ * The AUTH exchange after the command: each 334 challenge gets the
+ * mechanism's response until the server says 235 or refuses.
+ */
 static int
-auth_login(struct session *s, struct err *e)
+auth_exchange(struct session *s, struct sasl *sasl, struct err *e)
 {
 	struct reply	 r;
-	const char	*secret[2];
-	char		*b64;
-	int		 i, rc;
+	unsigned char	*in, *out;
+	size_t		 inlen, outlen;
 
-	secret[0] = s->a->user;
-	secret[1] = s->a->password;
-	if (cmd(s, NULL, e, "AUTH LOGIN") == -1)
-		return -1;
-	for (i = 0; i < 2; i++) {
+	for (;;) {
 		if (net_flush(&s->c, e) == -1 ||
 		    read_reply(s, &r, NULL, e) == -1)
 			return -1;
+		if (r.code == 235)
+			break;
 		if (r.code != 334)
 			return auth_refused(s, &r, e);
-		b64 = crypto_b64enc(secret[i], strlen(secret[i]));
-		rc = cmd(s, "<redacted>", e, "%s", b64);
-		freezero(b64, strlen(b64));
-		if (rc == -1)
+		if (crypto_b64dec(r.text, &in, &inlen) == -1) {
+			quit(s);
+			return err_set(e, ERR_PROTO, "%s: AUTH challenge is "
+			    "not base64", s->c.peer);
+		}
+		if (sasl_step(sasl, in, inlen, &out, &outlen, e) == -1) {
+			freezero(in, inlen);
+			return -1;
+		}
+		freezero(in, inlen);
+		if (auth_respond(s, "", out, outlen, e) == -1)
 			return -1;
 	}
-	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
-		return -1;
-	return r.code == 235 ? 0 : auth_refused(s, &r, e);
+	return sasl_done(sasl, e);
 }
 
 /*
- * Queue command i of the transaction: MAIL, then every RCPT, then DATA.
+ * Authenticate.  When the mechanism has an initial response and the
+ * server pipelines, the AUTH command is only queued: it leads the
+ * transaction's group (RFC 4954 section 4), *led says so, and the
+ * returned sasl is checked there.
+ */
+static int
+authenticate(struct session *s, int may_lead, struct sasl **led,
+    struct err *e)
+{
+	enum auth_mech	 mech;
+	struct sasl	*sasl;
+	unsigned char	*resp;
+	size_t		 len;
+	char		 prefix[64];
+	int		 rc;
+
+	*led = NULL;
+	if (s->a->auth == AUTH_OFF)
+		return 0;
+	if (!s->caps.auth) {
+		quit(s);
+		return err_set(e, ERR_UNAVAIL, "%s: authentication is "
+		    "configured but the server offers no AUTH", s->c.peer);
+	}
+	if ((mech = sasl_choose(s->a, s->caps.mechs, e)) == AUTH_OFF) {
+		char why[ERR_MSGLEN];
+
+		quit(s);
+		(void)strlcpy(why, e->msg, sizeof(why));
+		return err_set(e, ERR_UNAVAIL, "%s: %s", s->c.peer, why);
+	}
+	sasl = sasl_new(mech, s->a);
+	(void)snprintf(prefix, sizeof(prefix), "AUTH %s ", sasl_name(mech));
+	rc = sasl_initial(sasl, &resp, &len, e);
+	if (rc == 1)
+		rc = auth_respond(s, prefix, resp, len, e);
+	else if (rc == 0)
+		rc = cmd(s, NULL, e, "AUTH %s", sasl_name(mech));
+	if (rc == 0 && len > 0 && may_lead && s->caps.pipelining) {
+		*led = sasl;
+		return 0;
+	}
+	if (rc == 0)
+		rc = auth_exchange(s, sasl, e);
+	sasl_free(sasl);
+	return rc;
+}
+
+/* --- the transaction -------------------------------------------------- */
+
+/*
+ * Queue the prepared message: after DATA dot-stuffed (RFC 5321 section
+ * 4.5.2), or as one "BDAT size LAST" chunk (RFC 3030), which needs no
+ * stuffing and no end marker.  Written out in large pieces.
+ */
+static int
+send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
+{
+	char	 buf[65536];
+	ssize_t	 n;
+	int	 bol = 1;
+	off_t	 off = 0;
+
+	if (bdat && cmd(s, NULL, e, "BDAT %lld LAST", (long long)m->size) == -1)
+		return -1;
+	log_debug("sending the message: %lld bytes", (long long)m->size);
+	while ((n = pread(m->fd, buf, sizeof(buf), off)) != 0) {
+		char *p = buf, *end, *nl;
+
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return err_set(e, ERR_IO, "reading the message: %s",
+			    strerror(errno));
+		off += n;
+		end = buf + n;
+		while (p < end) {
+			if (!bdat && bol && *p == '.' &&
+			    net_write(&s->c, ".", 1, e) == -1)
+				return -1;
+			nl = memchr(p, '\n', (size_t)(end - p));
+			nl = nl != NULL ? nl + 1 : end;
+			if (net_write(&s->c, p, (size_t)(nl - p), e) == -1)
+				return -1;
+			bol = nl[-1] == '\n';
+			p = nl;
+		}
+		if (s->c.wlen >= SMTP_FLUSHSZ && net_flush(&s->c, e) == -1)
+			return -1;
+	}
+	if (off != m->size)
+		return err_set(e, ERR_IO, "the message file changed size");
+	return 0;
+}
+
+/* The reply to the end of the message can take long (RFC 5321 4.5.3.2). */
+static void
+data_timeout(struct session *s)
+{
+	if (s->c.timeout > 0 && s->c.timeout < SMTP_DATA_TIMEOUT * 1000)
+		s->c.timeout = SMTP_DATA_TIMEOUT * 1000;
+}
+
+/* Does the envelope need SMTPUTF8 (RFC 6531): a byte that is not ASCII? */
+static const char *
+needs_utf8(const struct envelope *env)
+{
+	const unsigned char	*p;
+	size_t			 i;
+
+	for (p = (const unsigned char *)env->from; *p != '\0'; p++)
+		if (*p >= 0x80)
+			return env->from;
+	for (i = 0; i < env->nrcpt; i++)
+		for (p = (const unsigned char *)env->rcpts[i].addr; *p != '\0';
+		    p++)
+			if (*p >= 0x80)
+				return env->rcpts[i].addr;
+	return NULL;
+}
+
+/* xtext (RFC 3461 section 4): '+', '=' and what is not visible as +XX. */
+static void
+xtext(char *dst, size_t size, const char *src)
+{
+	size_t	o = 0;
+
+	for (; *src != '\0' && o + 4 < size; src++) {
+		unsigned char c = (unsigned char)*src;
+
+		if (c < 33 || c > 126 || c == '+' || c == '=')
+			o += (size_t)snprintf(dst + o, size - o, "+%02X", c);
+		else
+			dst[o++] = (char)c;
+	}
+	dst[o] = '\0';
+}
+
+/* The parameters of MAIL FROM (RFC 1870, 6152, 6531, 3461). */
+static void
+mail_params(struct session *s, const struct envelope *env,
+    const struct msg *m, char *buf, size_t size)
+{
+	char	tmp[256];
+
+	buf[0] = '\0';
+	if (s->caps.size) {
+		(void)snprintf(tmp, sizeof(tmp), " SIZE=%lld",
+		    (long long)m->size);
+		(void)strlcat(buf, tmp, size);
+	}
+	if (m->eightbit && s->caps.eightbitmime)
+		(void)strlcat(buf, " BODY=8BITMIME", size);
+	if (needs_utf8(env) != NULL)
+		(void)strlcat(buf, " SMTPUTF8", size);
+	if (s->caps.dsn && env->dsn_ret != NULL) {
+		(void)snprintf(tmp, sizeof(tmp), " RET=%s", env->dsn_ret);
+		(void)strlcat(buf, tmp, size);
+	}
+	if (s->caps.dsn && env->envid != NULL) {
+		(void)strlcat(buf, " ENVID=", size);
+		xtext(tmp, sizeof(tmp), env->envid);
+		(void)strlcat(buf, tmp, size);
+	}
+}
+
+/*
+ * Queue command i of the transaction: MAIL, then every RCPT, then DATA
+ * or, with CHUNKING, BDAT with the whole message.
  */
 static int
 envelope_cmd(struct session *s, const struct envelope *env,
     const struct msg *m, size_t i, struct err *e)
 {
-	char	size[32] = "";
+	char	params[512];
 
 	if (i == 0) {
-		if (s->caps.size)
-			(void)snprintf(size, sizeof(size), " SIZE=%lld",
-			    (long long)m->size);
-		return cmd(s, NULL, e, "MAIL FROM:<%s>%s%s", env->from, size,
-		    m->eightbit && s->caps.eightbitmime ?
-		    " BODY=8BITMIME" : "");
+		mail_params(s, env, m, params, sizeof(params));
+		return cmd(s, NULL, e, "MAIL FROM:<%s>%s", env->from, params);
 	}
-	if (i <= env->nrcpt)
-		return cmd(s, NULL, e, "RCPT TO:<%s>", env->rcpts[i - 1].addr);
+	if (i <= env->nrcpt) {
+		params[0] = '\0';
+		if (s->caps.dsn && env->dsn_notify != NULL)
+			(void)snprintf(params, sizeof(params), " NOTIFY=%s",
+			    env->dsn_notify);
+		return cmd(s, NULL, e, "RCPT TO:<%s>%s",
+		    env->rcpts[i - 1].addr, params);
+	}
+	if (s->caps.chunking)
+		return send_message(s, m, 1, e);
 	return cmd(s, NULL, e, "DATA");
 }
 
@@ -453,20 +645,30 @@ abandon(struct session *s, const struct reply *last)
 }
 
 /*
- * The transaction up to the 354: MAIL, RCPT..., DATA.  With PIPELINING
- * they go out in one write, led by AUTH PLAIN when plain_led, and every
- * reply of the group is read before anything else is sent (RFC 2920
- * section 3.1), so the session ends cleanly whatever failed.  Without it,
- * each command waits for its reply and nothing is sent in vain.
- * Returns 0 when the body may go; every recipient's state is set.
+ * The transaction: MAIL, RCPT..., then DATA (up to its 354) or, with
+ * CHUNKING, BDAT with the whole message.  With PIPELINING the commands go
+ * out in one write, led by a queued AUTH (led), and every reply of the
+ * group is read before anything else is sent (RFC 2920 section 3.1), so
+ * the session ends cleanly whatever failed.  Without it, each command
+ * waits for its reply and nothing is sent in vain.
+ *
+ * The body is never sent before AUTH's success is known, even with
+ * CHUNKING: a server that takes mail for its own domains without AUTH
+ * would otherwise deliver it unauthenticated.  So BDAT joins the first
+ * group only when no AUTH leads it.
+ *
+ * Returns 0 when the body is to follow DATA's 354, 1 when the message
+ * went with BDAT and was accepted, -1 on failure; every recipient's
+ * state is set.
  */
 static int
 transaction(struct session *s, struct envelope *env, const struct msg *m,
-    int plain_led, struct err *e)
+    struct sasl *led, struct err *e)
 {
 	struct reply	 mail, r, auth;
-	size_t		 i, n = env->nrcpt + 2, ok = 0;
 	int		 pipe = s->caps.pipelining;
+	int		 chunk_later = s->caps.chunking && led != NULL;
+	size_t		 i, n = env->nrcpt + (chunk_later ? 1 : 2), ok = 0;
 
 	smtp_reply_init(&mail);
 	smtp_reply_init(&r);
@@ -475,18 +677,27 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			return -1;
 		if (pipe && i + 1 < n)
 			continue;
+		if (s->caps.chunking && !chunk_later && i + 1 == n) {
+			/* Nothing else is due: QUIT rides with the body. */
+			if (pipe && cmd(s, NULL, e, "QUIT") == -1)
+				return -1;
+			s->quit_sent = pipe;
+			data_timeout(s);
+		}
 		if (net_flush(&s->c, e) == -1)
 			return -1;
-		if (plain_led) {
+		if (led != NULL) {
 			if (read_reply(s, &auth, NULL, e) == -1)
 				return -1;
-			if (auth.code != 235) {
+			if (auth.code != 235 || sasl_done(led, e) == -1) {
 				/* Never send the body, even after a 354. */
 				if (group_replies(s, env, 0, n - 1, &mail, &r,
 				    NULL, e) == 0)
 					abandon(s, &r);
-				return auth_refused(s, &auth, e);
+				return auth.code != 235 ?
+				    auth_refused(s, &auth, e) : -1;
 			}
+			led = NULL;
 		}
 		if (group_replies(s, env, pipe ? 0 : i, i, &mail, &r, &ok,
 		    e) == -1)
@@ -504,108 +715,135 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 		abandon(s, &r);
 		return no_recipient(s, env, e);
 	}
+	if (chunk_later) {
+		if (send_message(s, m, 1, e) == -1 ||
+		    (pipe && cmd(s, NULL, e, "QUIT") == -1))
+			return -1;
+		s->quit_sent = pipe;
+		data_timeout(s);
+		if (net_flush(&s->c, e) == -1 ||
+		    read_reply(s, &r, NULL, e) == -1)
+			return -1;
+	}
+	if (s->caps.chunking) {
+		if (r.code / 100 == 2)
+			return 1;
+		quit(s);
+		return refused(s, "end of data", &r, e);
+	}
 	if (r.code == 354)
 		return 0;
 	quit(s);
 	return refused(s, "DATA", &r, e);
 }
 
-/* Stream the prepared message, dot-stuffed (RFC 5321 section 4.5.2). */
-static int
-send_body(struct session *s, const struct msg *m, struct err *e)
-{
-	char	 buf[65536];
-	ssize_t	 n;
-	int	 bol = 1;
-	off_t	 off = 0;
-
-	log_debug("sending the message: %lld bytes", (long long)m->size);
-	while ((n = pread(m->fd, buf, sizeof(buf), off)) != 0) {
-		char *p = buf, *end, *nl;
-
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1)
-			return err_set(e, ERR_IO, "reading the message: %s",
-			    strerror(errno));
-		off += n;
-		end = buf + n;
-		while (p < end) {
-			if (bol && *p == '.' &&
-			    net_write(&s->c, ".", 1, e) == -1)
-				return -1;
-			nl = memchr(p, '\n', (size_t)(end - p));
-			nl = nl != NULL ? nl + 1 : end;
-			if (net_write(&s->c, p, (size_t)(nl - p), e) == -1)
-				return -1;
-			bol = nl[-1] == '\n';
-			p = nl;
-		}
-		if (s->c.wlen >= SMTP_FLUSHSZ && net_flush(&s->c, e) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 /*
- * Authenticate, or for AUTH PLAIN with PIPELINING only queue the command:
- * it then leads the transaction's group (*led is set).
+ * Deliver over an open session: AUTH, the transaction, the body.
  */
-static int
-authenticate(struct session *s, int *led, struct err *e)
-{
-	enum auth_mech	mech;
-	struct reply	r;
-
-	*led = 0;
-	if (s->a->auth == AUTH_OFF)
-		return 0;
-	if ((mech = auth_choose(s, e)) == AUTH_OFF)
-		return -1;
-	if (mech == AUTH_LOGIN)
-		return auth_login(s, e);
-	if (auth_plain_cmd(s, e) == -1)
-		return -1;
-	if (s->caps.pipelining) {
-		*led = 1;
-		return 0;
-	}
-	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
-		return -1;
-	return r.code == 235 ? 0 : auth_refused(s, &r, e);
-}
-
 static int
 deliver(struct session *s, struct envelope *env, const struct msg *m,
     struct err *e)
 {
-	struct reply	r;
-	int		led;
+	struct sasl	*led;
+	struct reply	 r;
+	const char	*u;
+	int		 rc;
 
-	if (authenticate(s, &led, e) == -1)
-		return -1;
+	if ((u = needs_utf8(env)) != NULL && !s->caps.smtputf8) {
+		quit(s);
+		return err_set(e, ERR_DATA, "%s: the address <%s> needs "
+		    "SMTPUTF8, which the server does not offer", s->c.peer, u);
+	}
 	if (s->caps.size && (unsigned long long)m->size > s->caps.size) {
 		quit(s);
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%lld bytes) "
 		    "exceeds the server's size limit of %lu bytes", s->c.peer,
 		    (long long)m->size, s->caps.size);
 	}
-	if (transaction(s, env, m, led, e) == -1)
+	if (!s->caps.dsn && (env->dsn_notify != NULL ||
+	    env->dsn_ret != NULL || env->envid != NULL))
+		log_warnx("warning: %s does not offer DSN; the DSN request "
+		    "is ignored", s->c.peer);
+	if (authenticate(s, 1, &led, e) == -1)
 		return -1;
-	if (send_body(s, m, e) == -1 || cmd(s, NULL, e, ".") == -1)
+	rc = transaction(s, env, m, led, e);
+	if (led != NULL)
+		sasl_free(led);
+	if (rc == 1 && !s->caps.pipelining)
+		quit(s);
+	if (rc != 0)
+		return rc == 1 ? 0 : -1;
+	if (send_message(s, m, 0, e) == -1 || cmd(s, NULL, e, ".") == -1)
 		return -1;
 	/* Nothing else is due: QUIT rides with the end of data. */
 	if (s->caps.pipelining && cmd(s, NULL, e, "QUIT") == -1)
 		return -1;
-	if (s->c.timeout > 0 && s->c.timeout < SMTP_DATA_TIMEOUT * 1000)
-		s->c.timeout = SMTP_DATA_TIMEOUT * 1000;
+	s->quit_sent = s->caps.pipelining;
+	data_timeout(s);
 	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
 		return -1;
 	if (r.code / 100 != 2)
 		return refused(s, "end of data", &r, e);
-	if (!s->caps.pipelining)
-		quit(s);
+	quit(s);
 	return 0;
+}
+
+/*
+ * Open a session with the first host of the account's list that works.
+ * The next host is tried after a failure that another host may not have:
+ * no connection, a timeout, a 4xx greeting or EHLO, a TLS failure.
+ */
+static int
+open_any(struct session *s, char *hosts, struct err *e)
+{
+	char	*h, *next;
+
+	for (h = hosts; h != NULL; h = next) {
+		h += strspn(h, " \t,");
+		if ((next = strpbrk(h, " \t,")) != NULL)
+			*next++ = '\0';
+		if (next != NULL && next[strspn(next, " \t,")] == '\0')
+			next = NULL;
+		if (session_open(s, h, e) == 0)
+			return 0;
+		net_close(&s->c);
+		if (next == NULL || (e->cls != ERR_TEMP &&
+		    e->cls != ERR_TLSPOLICY))
+			return -1;
+		log_warnx("%s; trying the next host", e->msg);
+	}
+	return -1;
+}
+
+static struct session *
+session_new(const struct account *a, const char *helo, struct err *e)
+{
+	struct session	*s;
+
+	if (a->auth != AUTH_OFF && !a->tls) {
+		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth without "
+		    "tls would send the password in clear", a->file, a->line,
+		    a->name);
+		return NULL;
+	}
+	if (a->auth != AUTH_OFF && (a->user == NULL || a->password == NULL)) {
+		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth needs user "
+		    "and password", a->file, a->line, a->name);
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->a = a;
+	s->helo = helo;
+	s->c.fd = -1;
+	return s;
+}
+
+static void
+session_free(struct session *s)
+{
+	net_close(&s->c);
+	explicit_bzero(s, sizeof(*s));
+	free(s);
 }
 
 /*
@@ -618,38 +856,56 @@ smtp_send(const struct account *a, struct envelope *env, const struct msg *m,
     const char *helo, struct err *e)
 {
 	struct session	*s;
-	struct reply	 r;
+	char		*hosts;
 	int		 rc = -1;
 
-	if (a->auth != AUTH_OFF && !a->tls)
-		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth "
-		    "without tls would send the password in clear",
-		    a->file, a->line, a->name);
-	if (a->auth != AUTH_OFF && (a->user == NULL || a->password == NULL))
-		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth "
-		    "needs user and password", a->file, a->line, a->name);
-	s = xcalloc(1, sizeof(*s));
-	s->a = a;
-	s->helo = helo;
-	if (net_connect(&s->c, a->host, conf_port(a), a->timeout, e) == -1)
+	if ((s = session_new(a, helo, e)) == NULL)
+		return -1;
+	hosts = xstrdup(a->host);
+	if (open_any(s, hosts, e) == 0)
+		rc = deliver(s, env, m, e);
+	free(hosts);
+	session_free(s);
+	return rc;
+}
+
+/*
+ * postern --check: connect as a delivery would and show what was found
+ * on fp; no mail is sent.  Succeeds only when a real send would get as
+ * far as MAIL FROM.
+ */
+int
+smtp_check(const struct account *a, const char *helo, FILE *fp,
+    struct err *e)
+{
+	struct session	*s;
+	struct sasl	*led;
+	char		*hosts;
+	int		 rc = -1;
+
+	if ((s = session_new(a, helo, e)) == NULL)
+		return -1;
+	s->report = fp;
+	hosts = xstrdup(a->host);
+	if (open_any(s, hosts, e) == -1)
 		goto out;
-	if (a->tls && !a->starttls && tls_start(&s->c, a, e) == -1)
+	fprintf(fp, "server: %s (%s)\n", s->host, s->c.peer);
+	if (s->c.tls != NULL)
+		tls_print(&s->c, fp);
+	else
+		fprintf(fp, "TLS: none\n");
+	fprintf(fp, "capabilities:\n");
+	fprintf(fp, "%s", s->caps.text);
+	fprintf(fp, "AUTH mechanisms: %s\n", s->caps.auth ? s->caps.mechs :
+	    "none");
+	if (authenticate(s, 0, &led, e) == -1)
 		goto out;
-	if (read_reply(s, &r, NULL, e) == -1)
-		goto out;
-	if (r.code != 220) {
-		quit(s);
-		refused(s, "greeting", &r, e);
-		goto out;
-	}
-	if (ehlo(s, e) == -1)
-		goto out;
-	if (a->tls && a->starttls && starttls(s, e) == -1)
-		goto out;
-	rc = deliver(s, env, m, e);
+	if (a->auth != AUTH_OFF)
+		fprintf(fp, "authentication: ok\n");
+	quit(s);
+	rc = 0;
 out:
-	net_close(&s->c);
-	explicit_bzero(s, sizeof(*s));
-	free(s);
+	free(hosts);
+	session_free(s);
 	return rc;
 }

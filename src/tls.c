@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 
 #include <errno.h>
@@ -116,19 +117,50 @@ handshake_failed(struct conn *c, int sslerr, const char *host, struct err *e)
 	    ssl_errstr());
 }
 
+/* Client certificate and key; the key is a secret like a password. */
 static int
-tls_setup(struct conn *c, const struct account *a, const char *host,
-    struct err *e)
+tls_client_cert(struct tls *t, const struct account *a, struct err *e)
 {
-	struct tls	*t;
-	unsigned char	 ip[sizeof(struct in6_addr)];
-	int		 isip;
+	struct stat	st;
 
-	t = c->tls = xcalloc(1, sizeof(*t));
-	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
-	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+	if (a->cert_file == NULL && a->key_file == NULL)
+		return 0;
+	if (a->cert_file == NULL || a->key_file == NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "tls_cert_file and tls_key_file go together",
+		    a->file, a->line, a->name);
+	if (stat(a->key_file, &st) == -1)
+		return err_set(e, ERR_CONFIG, "tls_key_file %s: %s",
+		    a->key_file, strerror(errno));
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return err_set(e, ERR_CONFIG, "tls_key_file %s: readable by "
+		    "others (mode %03o; chmod 600 it)", a->key_file,
+		    (unsigned int)(st.st_mode & 0777));
+	if (SSL_CTX_use_certificate_chain_file(t->ctx, a->cert_file) != 1)
+		return err_set(e, ERR_CONFIG, "tls_cert_file %s: %s",
+		    a->cert_file, ssl_errstr());
+	if (SSL_CTX_use_PrivateKey_file(t->ctx, a->key_file,
+	    SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(t->ctx) != 1)
+		return err_set(e, ERR_CONFIG, "tls_key_file %s: %s",
+		    a->key_file, ssl_errstr());
+	return 0;
+}
+
+/*
+ * What the server certificate is checked against: the chain (system
+ * directory or tls_trust_file) and the name, unless a fingerprint
+ * replaces both or tls_certcheck is off.
+ */
+static int
+tls_trust(struct tls *t, const struct account *a, struct err *e)
+{
+	if (a->has_fpr || !a->certcheck) {
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+		if (!a->has_fpr)
+			log_warnx("warning: tls_certcheck is off: the server "
+			    "certificate is not verified");
+		return 0;
+	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 	if (a->trust_file != NULL) {
 		if (SSL_CTX_load_verify_locations(t->ctx, a->trust_file,
@@ -140,6 +172,25 @@ tls_setup(struct conn *c, const struct account *a, const char *host,
 		return err_set(e, ERR_CONFIG, "TLS: cannot use the system "
 		    "certificate directory %s: %s",
 		    X509_get_default_cert_dir(), ssl_errstr());
+	return 0;
+}
+
+static int
+tls_setup(struct conn *c, const struct account *a, const char *host,
+    struct err *e)
+{
+	struct tls	*t;
+	unsigned char	 ip[sizeof(struct in6_addr)];
+	int		 isip;
+
+	t = c->tls = xcalloc(1, sizeof(*t));
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	SSL_CTX_set_min_proto_version(t->ctx, a->tls_min == 13 ?
+	    TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+	if (tls_trust(t, a, e) == -1 || tls_client_cert(t, a, e) == -1)
+		return -1;
 	if ((t->ssl = SSL_new(t->ctx)) == NULL ||
 	    SSL_set_fd(t->ssl, c->fd) != 1)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
@@ -153,6 +204,43 @@ tls_setup(struct conn *c, const struct account *a, const char *host,
 	} else if (SSL_set1_host(t->ssl, host) != 1 ||
 	    SSL_set_tlsext_host_name(t->ssl, host) != 1)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	return 0;
+}
+
+/* The SHA-256 fingerprint of a certificate, as AB:CD:... */
+static void
+cert_fpr(X509 *cert, char *buf, size_t size, unsigned char *md)
+{
+	unsigned int	n = 0, i;
+	size_t		o = 0;
+
+	buf[0] = '\0';
+	if (X509_digest(cert, EVP_sha256(), md, &n) != 1)
+		return;
+	for (i = 0; i < n && o + 4 <= size; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%02X",
+		    i ? ":" : "", md[i]);
+}
+
+/* tls_fingerprint replaces the chain and name checks. */
+static int
+check_fpr(struct conn *c, const struct account *a, struct err *e)
+{
+	X509		*cert;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	char		 got[3 * EVP_MAX_MD_SIZE];
+
+	if (!a->has_fpr)
+		return 0;
+	if ((cert = SSL_get1_peer_certificate(c->tls->ssl)) == NULL)
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server sent "
+		    "no certificate", c->peer);
+	cert_fpr(cert, got, sizeof(got), md);
+	X509_free(cert);
+	if (memcmp(md, a->fpr, sizeof(a->fpr)) != 0)
+		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server "
+		    "certificate's SHA-256 fingerprint %s does not match "
+		    "tls_fingerprint", c->peer, got);
 	return 0;
 }
 
@@ -177,26 +265,70 @@ tls_describe(struct conn *c)
 
 /*
  * Run the TLS handshake on c's socket and switch c to TLS.  The name
- * checked against the certificate is the account's host.
+ * checked against the certificate, and sent as SNI, is host (the one
+ * connected to) or tls_host_override.
  */
 int
-tls_start(struct conn *c, const struct account *a, struct err *e)
+tls_start(struct conn *c, const struct account *a, const char *host,
+    struct err *e)
 {
 	int	rv, sslerr;
 
+	if (a->host_override != NULL)
+		host = a->host_override;
 	ERR_clear_error();
-	if (tls_setup(c, a, a->host, e) == -1)
+	if (tls_setup(c, a, host, e) == -1)
 		return -1;
 	while ((rv = SSL_connect(c->tls->ssl)) != 1) {
 		if (tls_wait(c, rv, &sslerr, e) == -1) {
 			if (sslerr == SSL_ERROR_WANT_READ ||
 			    sslerr == SSL_ERROR_WANT_WRITE)
 				return -1;	/* timed out */
-			return handshake_failed(c, sslerr, a->host, e);
+			return handshake_failed(c, sslerr, host, e);
 		}
 	}
+	if (check_fpr(c, a, e) == -1)
+		return -1;
 	tls_describe(c);
 	return 0;
+}
+
+/*
+ * For --check: the protocol, the cipher and the chain the server sent,
+ * with subjects, issuers, expiry dates and SHA-256 fingerprints.
+ */
+void
+tls_print(struct conn *c, FILE *fp)
+{
+	STACK_OF(X509)	*chain;
+	X509		*cert;
+	BIO		*bio;
+	unsigned char	 md[EVP_MAX_MD_SIZE];
+	char		 name[256], fpr[3 * EVP_MAX_MD_SIZE];
+	int		 i;
+
+	fprintf(fp, "TLS: %s, %s\n", SSL_get_version(c->tls->ssl),
+	    SSL_get_cipher_name(c->tls->ssl));
+	if ((chain = SSL_get_peer_cert_chain(c->tls->ssl)) == NULL)
+		return;
+	if ((bio = BIO_new_fp(fp, BIO_NOCLOSE)) == NULL)
+		return;
+	for (i = 0; i < sk_X509_num(chain); i++) {
+		cert = sk_X509_value(chain, i);
+		X509_NAME_oneline(X509_get_subject_name(cert), name,
+		    sizeof(name));
+		fprintf(fp, "certificate %d: subject %s\n", i, name);
+		X509_NAME_oneline(X509_get_issuer_name(cert), name,
+		    sizeof(name));
+		fprintf(fp, "  issuer %s\n", name);
+		fprintf(fp, "  valid until ");
+		(void)fflush(fp);
+		(void)ASN1_TIME_print(bio, X509_get0_notAfter(cert));
+		(void)BIO_flush(bio);
+		cert_fpr(cert, fpr, sizeof(fpr), md);
+		fprintf(fp, "\n  SHA-256 %s\n", fpr);
+	}
+	BIO_free(bio);
 }
 
 /* Read what is there (at least one byte); 0 at a clean close. */
