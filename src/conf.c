@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -51,6 +52,8 @@ static const struct key keys[] = {
 	{ "auth",		K_AUTH,		F(auth), NULL },
 	{ "user",		K_STR,		F(user), NULL },
 	{ "password",		K_SECRET,	F(password), NULL },
+	{ "passwordeval",	K_STR,		F(passwordeval), NULL },
+	{ "auth_allow_plaintext", K_BOOL,	F(plaintext), NULL },
 	{ "tls",		K_BOOL,		F(tls), NULL },
 	{ "tls_starttls",	K_BOOL,		F(starttls), NULL },
 	{ "tls_trust_file",	K_STR,		F(trust_file), NULL },
@@ -69,7 +72,6 @@ static const struct key keys[] = {
 	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
 	{ "socket", K_REJECT, 0, "local sockets are not supported" },
 	{ "protocol", K_REJECT, 0, "postern speaks SMTP only, never LMTP" },
-	{ "passwordeval", K_REJECT, 0, "not supported yet" },
 	{ "ntlmdomain", K_REJECT, 0, "NTLM is not supported" },
 	{ "tls_crl_file", K_REJECT, 0, "not supported" },
 	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
@@ -95,7 +97,7 @@ static const struct key keys[] = {
 static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
-	F(host_override), F(dsn_notify), F(dsn_return)
+	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval)
 };
 
 #undef F
@@ -331,11 +333,7 @@ set_key(struct account *a, const struct key *k, const char *val,
 			a->auth = AUTH_ON;
 		else if (strcmp(val, "off") == 0)
 			a->auth = AUTH_OFF;
-		else if (strcasecmp(val, "plain") == 0)
-			a->auth = AUTH_PLAIN;
-		else if (strcasecmp(val, "login") == 0)
-			a->auth = AUTH_LOGIN;
-		else
+		else if ((a->auth = sasl_byname(val)) == AUTH_OFF)
 			return err_set(e, ERR_CONFIG, "%s:%zu: auth: "
 			    "unsupported mechanism '%s'", file, ln, val);
 		return 0;
@@ -570,6 +568,59 @@ conf_account(struct conf *c, const char *name, const char *from,
 		return NULL;
 	}
 	return a;
+}
+
+/*
+ * passwordeval: the password is what the command prints, a trailing
+ * newline cut off (msmtp), so a token helper can supply it.  It runs with
+ * the caller's own rights; the output is wiped once it is copied.
+ */
+int
+conf_password(struct account *a, struct err *e)
+{
+	FILE	*fp;
+	char	 buf[8192];
+	char	*out = NULL;
+	size_t	 len = 0, n;
+	int	 status;
+
+	if (a->password != NULL || a->passwordeval == NULL)
+		return 0;
+	if ((fp = popen(a->passwordeval, "r")) == NULL)
+		return err_set(e, ERR_CONFIG, "passwordeval: %s",
+		    strerror(errno));
+	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
+		char *p = xcalloc(1, len + n + 1);
+
+		if (out != NULL) {
+			memcpy(p, out, len);
+			freezero(out, len + 1);
+		}
+		memcpy(p + len, buf, n);
+		len += n;
+		out = p;
+	}
+	explicit_bzero(buf, sizeof(buf));
+	status = pclose(fp);
+	if (status != 0 || out == NULL) {
+		if (out != NULL)
+			freezero(out, len + 1);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "passwordeval failed (status %d)", a->file, a->line,
+		    a->name, status == -1 ? -1 : WEXITSTATUS(status));
+	}
+	if (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	if (len > 0 && out[len - 1] == '\r')
+		out[--len] = '\0';
+	if (memchr(out, '\0', len) != NULL || strpbrk(out, "\r\n") != NULL) {
+		freezero(out, len + 1);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "passwordeval printed more than one line", a->file,
+		    a->line, a->name);
+	}
+	a->password = out;
+	return 0;
 }
 
 /* The port: as msmtp, 25, or 465 for implicit TLS. */

@@ -62,7 +62,13 @@ enum auth_mech {
 	AUTH_OFF = 0,
 	AUTH_ON,	/* pick the best mechanism both sides have */
 	AUTH_PLAIN,
-	AUTH_LOGIN
+	AUTH_LOGIN,
+	AUTH_CRAM_MD5,
+	AUTH_SCRAM_SHA_1,
+	AUTH_SCRAM_SHA_256,
+	AUTH_XOAUTH2,
+	AUTH_OAUTHBEARER,
+	AUTH_EXTERNAL
 };
 
 struct account {
@@ -88,6 +94,8 @@ struct account {
 	int		 tls_min;	/* 12: TLS 1.2, 13: TLS 1.3 */
 	char		*dsn_notify;	/* wire form: NEVER, SUCCESS,FAILURE */
 	char		*dsn_return;	/* FULL or HDRS */
+	char		*passwordeval;	/* command whose output is the password */
+	int		 plaintext;	/* auth_allow_plaintext */
 	char		*file;		/* where it was defined */
 	size_t		 line;
 };
@@ -104,6 +112,7 @@ int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
 	    struct err *);
 unsigned int conf_port(const struct account *);
+int	 conf_password(struct account *, struct err *);
 int	 conf_notify(const char *, char **);
 int	 conf_return(const char *, char **);
 void	 conf_free(struct conf *);
@@ -170,8 +179,23 @@ void	 tls_close(struct conn *);
 
 /* --- crypto wrappers (crypto.c) ------------------------------------- */
 
+enum crypto_md {
+	CRYPTO_MD5,
+	CRYPTO_SHA1,
+	CRYPTO_SHA256
+};
+
+#define CRYPTO_MAXMD	32	/* the largest digest above, in bytes */
+
 char	*crypto_b64enc(const void *, size_t);
 int	 crypto_b64dec(const char *, unsigned char **, size_t *);
+size_t	 crypto_mdsize(enum crypto_md);
+int	 crypto_equal(const void *, const void *, size_t);
+int	 crypto_hash(enum crypto_md, const void *, size_t, unsigned char *);
+int	 crypto_hmac(enum crypto_md, const void *, size_t, const void *,
+	    size_t, unsigned char *);
+int	 crypto_pbkdf2(enum crypto_md, const char *, size_t,
+	    const unsigned char *, size_t, unsigned int, unsigned char *);
 
 /* --- the SMTP client (smtp.c) --------------------------------------- */
 
@@ -223,6 +247,9 @@ int	 smtp_check(const struct account *, const char *, FILE *,
 struct sasl;
 
 const char *sasl_name(enum auth_mech);
+enum auth_mech sasl_byname(const char *);
+int	 sasl_needs_password(enum auth_mech);
+int	 sasl_can_lead(enum auth_mech);
 enum auth_mech sasl_choose(const struct account *, const char *,
 	    struct err *);
 struct sasl *sasl_new(enum auth_mech, const struct account *);

@@ -314,6 +314,8 @@ run(const struct opts *o, struct err *e)
 		return -1;
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
+	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+		goto out;
 	fqdn = util_fqdn();
 	if (o->check) {
 		status = smtp_check(a, a->domain != NULL ? a->domain : fqdn,

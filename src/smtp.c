@@ -346,7 +346,9 @@ auth_respond(struct session *s, const char *prefix, unsigned char *resp,
 	b64 = crypto_b64enc(resp, len);
 	freezero(resp, len);
 	(void)snprintf(shown, sizeof(shown), "%s<redacted>", prefix);
-	rc = cmd(s, shown, e, "%s%s", prefix, len > 0 ? b64 : "=");
+	/* RFC 4954 section 4: an empty initial response is "=". */
+	rc = cmd(s, shown, e, "%s%s", prefix, len > 0 ? b64 :
+	    *prefix != '\0' ? "=" : "");
 	freezero(b64, strlen(b64));
 	return rc;
 }
@@ -425,7 +427,7 @@ authenticate(struct session *s, int may_lead, struct sasl **led,
 		rc = auth_respond(s, prefix, resp, len, e);
 	else if (rc == 0)
 		rc = cmd(s, NULL, e, "AUTH %s", sasl_name(mech));
-	if (rc == 0 && len > 0 && may_lead && s->caps.pipelining) {
+	if (rc == 0 && may_lead && s->caps.pipelining && sasl_can_lead(mech)) {
 		*led = sasl;
 		return 0;
 	}
@@ -820,15 +822,18 @@ session_new(const struct account *a, const char *helo, struct err *e)
 {
 	struct session	*s;
 
-	if (a->auth != AUTH_OFF && !a->tls) {
+	if (a->auth != AUTH_OFF && !a->tls && !a->plaintext) {
 		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth without "
-		    "tls would send the password in clear", a->file, a->line,
-		    a->name);
+		    "tls would send the password in clear (say "
+		    "auth_allow_plaintext on if that is really meant)",
+		    a->file, a->line, a->name);
 		return NULL;
 	}
-	if (a->auth != AUTH_OFF && (a->user == NULL || a->password == NULL)) {
+	if (a->auth != AUTH_OFF && sasl_needs_password(a->auth) &&
+	    (a->user == NULL || a->password == NULL)) {
 		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth needs user "
-		    "and password", a->file, a->line, a->name);
+		    "and password (or passwordeval)", a->file, a->line,
+		    a->name);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
