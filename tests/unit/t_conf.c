@@ -5,9 +5,13 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "src/extern.h"
 #include "t.h"
@@ -162,9 +166,44 @@ test_defaults(void)
 	conf_free(&c);
 }
 
+/* A file holding a password must be readable by its owner only. */
+static void
+test_perms(void)
+{
+	char		 path[] = "/tmp/t_conf.XXXXXX";
+	struct conf	 c;
+	struct err	 e;
+	char		 want[256];
+	int		 fd;
+
+	if ((fd = mkstemp(path)) == -1)
+		abort();
+	if (write(fd, "host h\npassword secret\n", 23) != 23)
+		abort();
+	close(fd);
+	CHECK(chmod(path, 0600) == 0 && conf_load(&c, path, &e) == 0,
+	    "0600 refused: %s", e.msg);
+	conf_free(&c);
+	CHECK(chmod(path, 0640) == 0 && conf_load(&c, path, &e) == -1 &&
+	    e.cls == ERR_CONFIG, "0640 accepted");
+	(void)snprintf(want, sizeof(want), "%s: holds a password but is "
+	    "readable by others (mode 640; chmod 600 it)", path);
+	CHECK_STR(e.msg, want, "0640");
+	/* Without a password, the mode does not matter. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	if (fd == -1 || write(fd, "host h\n", 7) != 7)
+		abort();
+	close(fd);
+	CHECK(chmod(path, 0644) == 0 && conf_load(&c, path, &e) == 0,
+	    "0644 without password: %s", e.msg);
+	conf_free(&c);
+	unlink(path);
+}
+
 int
 main(void)
 {
+	test_perms();
 	test_bad();
 	test_nul();
 	test_inherit();
