@@ -59,13 +59,15 @@ log_escape(char *dst, size_t size, const char *src, size_t len)
 
 	while (len > 0 && (src[len - 1] == '\n' || src[len - 1] == '\r'))
 		len--;
-	for (i = 0; i < len && o + 5 <= size; i++) {
+	for (i = 0; i < len && o + 1 < size; i++) {
 		unsigned char c = (unsigned char)src[i];
 
 		if (c >= 0x20 && c < 0x7f)
 			dst[o++] = (char)c;
-		else
+		else if (o + 5 <= size)
 			o += (size_t)snprintf(dst + o, size - o, "\\x%02X", c);
+		else
+			break;
 	}
 	if (size > 0)
 		dst[o < size ? o : size - 1] = '\0';

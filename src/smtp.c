@@ -98,15 +98,15 @@ smtp_reply_line(struct reply *r, const char *line, size_t len)
 	if (++r->nlines > SMTP_MAXLINES)
 		return REPLY_BAD;
 	r->code = code;
-	/* Keep the text of every line, joined by one space, truncated. */
+	/*
+	 * Keep the text of every line, joined by one space, truncated, with
+	 * what is not printable escaped: it ends up in error messages.
+	 */
 	tl = len > 4 ? len - 4 : 0;
 	have = strlen(r->text);
 	if (have > 0 && tl > 0 && have + 1 < sizeof(r->text))
 		r->text[have++] = ' ';
-	if (tl > sizeof(r->text) - 1 - have)
-		tl = sizeof(r->text) - 1 - have;
-	memcpy(r->text + have, line + 4, tl);
-	r->text[have + tl] = '\0';
+	log_escape(r->text + have, sizeof(r->text) - have, line + 4, tl);
 	return len > 3 && line[3] == '-' ? REPLY_MORE : REPLY_DONE;
 }
 

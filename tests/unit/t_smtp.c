@@ -27,6 +27,8 @@ static const struct rcase cases[] = {
 	    "5.1.1 first 5.1.1 second" },
 	{ { "451 4.3.0 try later" }, REPLY_DONE, 451, "4.3.0 try later" },
 	{ { "250-one\r\n" }, REPLY_MORE, 250, "one" },
+	/* What is not printable is escaped: the text goes into messages. */
+	{ { "550 a\033[31mb\tc\r\n" }, REPLY_DONE, 550, "a\\x1B[31mb\\x09c" },
 	/* Malformed. */
 	{ { "\r\n" }, REPLY_BAD, 0, NULL },
 	{ { "25\r\n" }, REPLY_BAD, 0, NULL },
