@@ -392,10 +392,13 @@ scram_server_final(struct sasl *s, const char *sfin, unsigned char **out,
 	int		 ok;
 
 	if ((err = scram_attr(sfin, 'e')) != NULL) {
-		err_set(e, ERR_NOPERM, "%s: the server says: %s",
-		    sasl_name(s->mech), err);
+		/*
+		 * The server refuses (RFC 5802 section 7, server-error):
+		 * answer, so that it ends the exchange with its 535.
+		 */
+		log_debug("%s: the server says: %s", sasl_name(s->mech), err);
 		free(err);
-		return -1;
+		return respond("", out, outlen);
 	}
 	v = scram_attr(sfin, 'v');
 	ok = v != NULL && crypto_b64dec(v, &sig, &siglen) == 0 &&

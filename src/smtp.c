@@ -354,6 +354,21 @@ auth_respond(struct session *s, const char *prefix, unsigned char *resp,
 }
 
 /*
+ * Give up an AUTH exchange in the middle: "*" cancels it (RFC 4954
+ * section 4), then QUIT; what the server answers does not matter.
+ */
+static void
+auth_cancel(struct session *s)
+{
+	struct reply	r;
+	struct err	e;
+
+	if (cmd(s, NULL, &e, "*") == 0 && net_flush(&s->c, &e) == 0)
+		(void)read_reply(s, &r, NULL, &e);
+	quit(s);
+}
+
+/*
  * The AUTH exchange after the command: each 334 challenge gets the
  * mechanism's response until the server says 235 or refuses.
  */
@@ -370,15 +385,18 @@ auth_exchange(struct session *s, struct sasl *sasl, struct err *e)
 			return -1;
 		if (r.code == 235)
 			break;
-		if (r.code != 334)
-			return auth_refused(s, &r, e);
-		if (crypto_b64dec(r.text, &in, &inlen) == -1) {
+		if (r.code != 334) {
 			quit(s);
+			return auth_refused(s, &r, e);
+		}
+		if (crypto_b64dec(r.text, &in, &inlen) == -1) {
+			auth_cancel(s);
 			return err_set(e, ERR_PROTO, "%s: AUTH challenge is "
 			    "not base64", s->c.peer);
 		}
 		if (sasl_step(sasl, in, inlen, &out, &outlen, e) == -1) {
 			freezero(in, inlen);
+			auth_cancel(s);
 			return -1;
 		}
 		freezero(in, inlen);

@@ -18,6 +18,8 @@ next connection.
 import argparse
 import base64
 import binascii
+import hashlib
+import hmac
 import os
 import select
 import signal
@@ -116,6 +118,9 @@ class Config:
         self.auth = []           # mechanisms offered, as written
         self.users = {}          # name bytes -> password bytes
         self.auth_tls_only = False
+        self.scram_bad_signature = False
+        self.client_cert = False
+        self.tls_max = None      # e.g. '1.2'
         self.greeting = GREETING
         self.inject = b''
         self.actions = {}        # (VERB, K or None) -> Action
@@ -157,6 +162,17 @@ def parse_directive(name, rest, where, certs):
     if name == 'auth-tls-only':
         want(0, 0)
         return lambda c: setattr(c, 'auth_tls_only', True)
+    if name == 'scram-bad-signature':
+        want(0, 0)
+        return lambda c: setattr(c, 'scram_bad_signature', True)
+    if name == 'client-cert':
+        want(0, 0)
+        return lambda c: setattr(c, 'client_cert', True)
+    if name == 'tls-max':
+        want(1, 1)
+        if words[0] not in ('1.2', '1.3'):
+            raise ScriptError(f'{where}: tls-max 1.2|1.3')
+        return lambda c: setattr(c, 'tls_max', words[0])
     if name == 'greeting':
         want(1)
         line = reply_line(words[0], rest[len(words[0]):].strip(), where)
@@ -598,7 +614,7 @@ class Session:
     def start_tls(self):
         """Run the server side of a TLS handshake; record `* tls` on success."""
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = self.server.tls_context(self.cfg.cert).wrap_bio(
+        self.tls = self.server.tls_context(self.cfg).wrap_bio(
             self.incoming, self.outgoing, server_side=True)
         while True:
             try:
@@ -618,9 +634,13 @@ class Session:
                 return False
         self.flush_tls()
         self.out.event('* tls')
+        peer = self.tls.getpeercert()
+        if peer:
+            cn = [v for rdn in peer.get('subject', ()) for k, v in rdn if k == 'commonName']
+            self.out.event('* client-cert ' + (cn[0] if cn else '?'))
         return True
 
-    # -- AUTH (RFC 4954): PLAIN and LOGIN
+    # -- AUTH (RFC 4954)
 
     def auth_offered(self):
         return bool(self.cfg.auth) and (self.tls is not None or not self.cfg.auth_tls_only)
@@ -641,17 +661,17 @@ class Session:
             default = '503 5.5.1 Error: MAIL transaction in progress'
         elif len(words) not in (1, 2):
             default = '501 5.5.4 Syntax: AUTH mechanism [initial-response]'
-        elif (mech not in ('PLAIN', 'LOGIN')
+        elif (mech not in self.MECHANISMS
               or mech not in [m.upper() for m in self.cfg.auth]):
             default = '504 5.5.4 Unrecognized authentication type'
         elif len(words) == 1:
-            default, step = ('334 ', self.plain) if mech == 'PLAIN' else (LOGIN_USER, self.login)
+            default, step = self.MECHANISMS[mech](self, None)
         else:
             initial = b'' if words[1] == b'=' else self.decode(words[1])
             if initial is None:
                 default = '501 5.5.2 Cannot decode response'
             else:
-                default, step = (self.plain if mech == 'PLAIN' else self.login)(initial)
+                default, step = self.MECHANISMS[mech](self, initial)
         self.auth_reply(verb, default, step)
 
     def auth_response(self, line):
@@ -687,15 +707,107 @@ class Session:
     def check(self, user, password):
         return self.cfg.users.get(user) == password
 
+    # Each mechanism takes the initial response (None: there was none)
+    # and returns (reply, next step or None).
+
     def plain(self, response):
+        if response is None:
+            return '334 ', self.plain
         parts = response.split(b'\0')
         ok = (len(parts) == 3 and parts[0] in (b'', parts[1])
               and self.check(parts[1], parts[2]))
         return (AUTH_OK if ok else AUTH_BAD), None
 
     def login(self, user):
+        if user is None:
+            return LOGIN_USER, self.login
         return LOGIN_PASS, lambda password: (
             (AUTH_OK if self.check(user, password) else AUTH_BAD), None)
+
+    CRAM_CHALLENGE = b'<1896.697170952@postern.test>'  # fixed: exact transcripts
+
+    def cram_md5(self, initial):
+        if initial:
+            return '501 5.5.2 CRAM-MD5 takes no initial response', None
+
+        def answer(response):
+            user, _, digest = response.partition(b' ')
+            password = self.cfg.users.get(user)
+            ok = password is not None and hmac.compare_digest(
+                digest, hmac.new(password, self.CRAM_CHALLENGE, 'md5').hexdigest().encode())
+            return (AUTH_OK if ok else AUTH_BAD), None
+        return '334 ' + base64.b64encode(self.CRAM_CHALLENGE).decode(), answer
+
+    def scram(self, initial, hname):
+        """RFC 5802 server side, salt and iteration count fixed, nonce random."""
+        if initial is None:
+            return '334 ', lambda r: self.scram(r, hname)
+        gs2, _, first_bare = initial.partition(b'n,,')
+        attrs = dict(a.split(b'=', 1) for a in first_bare.split(b',') if b'=' in a)
+        user = attrs.get(b'n', b'').replace(b'=2C', b',').replace(b'=3D', b'=')
+        password = self.cfg.users.get(user)
+        if gs2 or b'r' not in attrs or password is None:
+            return AUTH_BAD, None
+        nonce = attrs[b'r'] + base64.b64encode(os.urandom(12))
+        salt, iters = b'postern-test-salt', 4096
+        server_first = b'r=' + nonce + b',s=' + base64.b64encode(salt) + b',i=%d' % iters
+        salted = hashlib.pbkdf2_hmac(hname, password, salt, iters)
+
+        def final(client_final):
+            without, _, proof = client_final.rpartition(b',p=')
+            auth_msg = first_bare + b',' + server_first + b',' + without
+            client_key = hmac.new(salted, b'Client Key', hname).digest()
+            stored = hashlib.new(hname, client_key).digest()
+            sig = hmac.new(stored, auth_msg, hname).digest()
+            expect = bytes(a ^ b for a, b in zip(client_key, sig))
+            if (without != b'c=biws,r=' + nonce
+                    or not hmac.compare_digest(self.decode(proof) or b'', expect)):
+                return '334 ' + base64.b64encode(b'e=invalid-proof').decode(), \
+                    lambda _: (AUTH_BAD, None)
+            server_sig = hmac.new(hmac.new(salted, b'Server Key', hname).digest(),
+                                  auth_msg, hname).digest()
+            if self.cfg.scram_bad_signature:
+                server_sig = bytes([server_sig[0] ^ 1]) + server_sig[1:]
+            v = base64.b64encode(b'v=' + base64.b64encode(server_sig)).decode()
+            return '334 ' + v, lambda _: (AUTH_OK, None)
+        return '334 ' + base64.b64encode(server_first).decode(), final
+
+    def bearer(self, initial, oauthbearer):
+        """XOAUTH2 and OAUTHBEARER (RFC 7628): the token is the user's password."""
+        if initial is None:
+            return '334 ', lambda r: self.bearer(r, oauthbearer)
+        fields = initial.split(b'\x01')
+        user = token = None
+        if oauthbearer:
+            gs2 = fields[0].split(b',')
+            if len(gs2) >= 2 and gs2[1].startswith(b'a='):
+                user = gs2[1][2:]
+        for f in fields:
+            if f.startswith(b'user='):
+                user = f[5:]
+            elif f.startswith(b'auth=Bearer '):
+                token = f[12:]
+        if user is not None and token is not None and self.check(user, token):
+            return AUTH_OK, None
+        error = base64.b64encode(b'{"status":"invalid_token"}').decode()
+        return '334 ' + error, lambda _: (AUTH_BAD, None)
+
+    def external(self, initial):
+        if initial is None:
+            return '334 ', self.external
+        ok = self.tls is not None and bool(self.tls.getpeercert())
+        return (AUTH_OK if ok else AUTH_BAD), None
+
+    MECHANISMS = {
+        'PLAIN': plain,
+        'LOGIN': login,
+        'CRAM-MD5': cram_md5,
+        'SCRAM-SHA-1': lambda self, r: self.scram(r, 'sha1'),
+        'SCRAM-SHA-256': lambda self, r: self.scram(r, 'sha256'),
+        'XOAUTH2': lambda self, r: self.bearer(r, False),
+        'OAUTHBEARER': lambda self, r: self.bearer(r, True),
+        'EXTERNAL': external,
+    }
 
     COMMANDS = {
         'HELO': cmd_helo, 'EHLO': cmd_ehlo, 'MAIL': cmd_mail, 'RCPT': cmd_rcpt,
@@ -723,14 +835,20 @@ class Server:
                 apply(config)
         return config
 
-    def tls_context(self, cert):
-        if cert not in self.contexts:
+    def tls_context(self, cfg):
+        key = (cfg.cert, cfg.client_cert, cfg.tls_max)
+        if key not in self.contexts:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(os.path.join(self.certs, cert + '.pem'),
-                                os.path.join(self.certs, cert + '.key'))
+            ctx.load_cert_chain(os.path.join(self.certs, cfg.cert + '.pem'),
+                                os.path.join(self.certs, cfg.cert + '.key'))
             ctx.num_tickets = 0  # nothing unread may linger when a client closes
-            self.contexts[cert] = ctx
-        return self.contexts[cert]
+            if cfg.client_cert:
+                ctx.verify_mode = ssl.CERT_OPTIONAL
+                ctx.load_verify_locations(os.path.join(self.certs, 'ca.pem'))
+            if cfg.tls_max == '1.2':
+                ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+            self.contexts[key] = ctx
+        return self.contexts[key]
 
     def serve(self, lsock):
         sock, _ = lsock.accept()

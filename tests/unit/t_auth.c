@@ -127,9 +127,9 @@ test_scram(void)
 	    strlen(vecs[1].sfirst), &out, &n, &e);
 	free(out);
 	CHECK(sasl_step(s, (const unsigned char *)"e=invalid-proof", 15, &out,
-	    &n, &e) == -1 && e.cls == ERR_NOPERM, "e= accepted");
-	CHECK_STR(e.msg, "SCRAM-SHA-256: the server says: invalid-proof",
-	    "e=");
+	    &n, &e) == 1 && n == 0, "e= gets an empty answer");
+	free(out);
+	CHECK(sasl_done(s, &e) == -1, "a 235 after e= is accepted");
 	sasl_free(s);
 	/* saslname escapes = and , (RFC 5802 section 5.1). */
 	setcred(&acct.user, "a=b,c");
