@@ -2,7 +2,7 @@
 #
 # make check: build, then run every stage and close with one line
 # "check: N passed, N failed".  Variants (environment, set by make):
-#   SANITIZE=1  ASan+UBSan build in obj-san/ (never reuses a plain object)
+#   SANITIZE=1  ASan+UBSan build in build-san/ (never reuses a plain object)
 #   VALGRIND=1  memcheck on the unit tests and on every postern run of the
 #               integration cases tagged "core"
 # Each variant first proves it is active: the canary (a deliberate
@@ -34,14 +34,14 @@ count() {
 }
 
 if [ "$SANITIZE" = 1 ]; then
-	B=obj-san
-	BIN=obj-san/postern
+	B=build-san
+	BIN=build-san/postern
 	SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:abort_on_error=0
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 	export ASAN_OPTIONS UBSAN_OPTIONS
 else
-	B=obj
+	B=build
 	BIN=postern
 	SANFLAGS=
 fi

@@ -32,6 +32,7 @@ static inline int
 t_done(const char *name)
 {
 	printf("%s: %d passed, %d failed\n", name, t_passed, t_failed);
+	fflush(stdout);		/* a sanitizer's report may end the process */
 	return t_failed != 0;
 }
 

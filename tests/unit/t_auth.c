@@ -94,6 +94,7 @@ test_scram(void)
 	struct sasl	*s;
 	struct err	 e;
 	unsigned char	*out;
+	char		*got;
 	size_t		 i, n;
 	static const char *bad_first[] = {
 		"r=othernonce,s=QSXCR+Q6sek8bf92,i=4096",
@@ -135,7 +136,9 @@ test_scram(void)
 	setcred(&acct.user, "a=b,c");
 	s = sasl_new(AUTH_SCRAM_SHA_1, &acct);
 	scram_first_nonce(s, "N", &out, &n);
-	CHECK_STR(text(out, n), "n,,n=a=3Db=2Cc,r=N", "saslname");
+	got = text(out, n);
+	CHECK_STR(got, "n,,n=a=3Db=2Cc,r=N", "saslname");
+	free(got);
 	sasl_free(s);
 }
 
