@@ -501,7 +501,10 @@ group(struct parser *p)
 			return -1;
 		if (p->i < p->n && p->s[p->i] == ',')
 			p->i++;
-		else if (p->i >= p->n || p->s[p->i] != ';') {
+		else if (p->i >= p->n) {
+			p->why = "group without ';'";
+			return -1;
+		} else if (p->s[p->i] != ';') {
 			p->why = "expected ',' or ';'";
 			return -1;
 		}

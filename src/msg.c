@@ -186,10 +186,10 @@ body_bytes(struct reader *r, const char *p, size_t n, struct err *e)
 }
 
 static int
-hdr_too_big(struct reader *r, struct err *e)
+hdr_too_big(size_t lineno, struct err *e)
 {
 	return err_set(e, ERR_DATA, "the header block exceeds 1 MiB "
-	    "(%d bytes) at line %zu", HDR_MAX, r->lineno);
+	    "(%d bytes) at line %zu", HDR_MAX, lineno);
 }
 
 /* Line text: into the header line, or to the body file. */
@@ -199,7 +199,7 @@ emit(struct reader *r, const char *p, size_t n, struct err *e)
 	if (!r->inhdr)
 		return body_bytes(r, p, n, e);
 	if (r->hdrsize + r->linelen + n + 2 > HDR_MAX)
-		return hdr_too_big(r, e);
+		return hdr_too_big(r->lineno, e);
 	if (r->linelen + n + 1 > r->linecap) {
 		r->linecap = (r->linelen + n + 1) * 2;
 		r->line = xreallocarray(r->line, r->linecap, 1);
@@ -214,6 +214,8 @@ release_hold(struct reader *r, struct err *e)
 {
 	size_t	n = r->held;
 
+	if (n == 0)
+		return 0;
 	r->held = 0;
 	if (emit(r, r->hold, n, e) == -1)
 		return -1;
@@ -299,8 +301,9 @@ end_line(struct reader *r, struct err *e)
 	if (release_hold(r, e) == -1)
 		return -1;
 	if (r->inhdr) {
-		if (r->hdrsize + r->linelen + 2 > HDR_MAX)
-			return hdr_too_big(r, e);
+		/* the empty line ending the block does not count */
+		if (r->linelen > 0 && r->hdrsize + r->linelen + 2 > HDR_MAX)
+			return hdr_too_big(r->lineno - 1, e);
 		if (header_line(r, e) == -1)
 			return -1;
 	} else {
@@ -973,7 +976,8 @@ add_rcpt(struct msg *m, const char *a)
 /*
  * -t: the recipients of To, Cc and Bcc; where Resent- fields exist, only
  * those of the newest block, the first one from the top (RFC 5322
- * section 3.6.6: each resending prepends its block).
+ * section 3.6.6: each resending prepends its block, and every block has
+ * one Resent-Date, so a second one starts the next block).
  */
 static int
 extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
@@ -992,7 +996,9 @@ extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
 		if (is_resent(&h->f[i])) {
 			for (first = end = i; end < h->n &&
 			    is_resent(&h->f[end]); end++)
-				;
+				if (end > first && name_is(&h->f[end],
+				    "Resent-Date"))
+					break;	/* the next block's */
 			list = resent;
 			break;
 		}
