@@ -709,7 +709,8 @@ addr_edit(const char *v, struct addrlist *l, const char *domain)
 	size_t		 i, pos = 0, n = 0;
 	char		*ew;
 
-	qsort(l->ed, l->ned, sizeof(*l->ed), edit_cmp);
+	if (l->ned > 0)
+		qsort(l->ed, l->ned, sizeof(*l->ed), edit_cmp);
 	str_add(&out, "", 0);
 	for (i = 0; i < l->ned; i++) {
 		struct addredit *ed = &l->ed[i];
