@@ -1,10 +1,22 @@
 /*
- * Addresses.  For now: the checks an envelope address from the command
- * line must pass before it can go into an SMTP command.
+ * Addresses: the checks an envelope address from the command line must
+ * pass, and a complete RFC 5322 address-list parser (section 3.4, with
+ * the obsolete forms of section 4.4: routes, phrases with dots, CFWS
+ * around dots, empty list elements), used for -t and for the header
+ * fix-ups.  UTF-8 in atoms is accepted (RFC 6532 section 3.2).
+ *
+ * The parser does not rewrite anything.  It reports the addr-specs in
+ * their SMTP form (RFC 5321 section 4.1.2: a local part that is not a
+ * dot-string is quoted) and "edits" that msg.c may apply to the field:
+ * where a bare local name ends (to qualify it with maildomain) and which
+ * display-name words and comments hold 8-bit text (to become encoded
+ * words, RFC 2047 section 5(1) and 5(3)).
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "extern.h"
 
@@ -29,4 +41,585 @@ addr_valid_arg(const char *a, struct err *e)
 			    "0x%02x in address '%.*s'", *p,
 			    (int)strcspn(a, "\r\n"), a);
 	return 0;
+}
+
+/* "root" -> "root@maildomain"; anything with an "@" is kept. */
+char *
+addr_qualify(const char *a, const char *domain)
+{
+	char	*s;
+
+	if (*a == '\0' || strchr(a, '@') != NULL || domain == NULL)
+		return xstrdup(a);
+	xasprintf(&s, "%s@%s", a, domain);
+	return s;
+}
+
+/* --- the RFC 5322 parser -------------------------------------------- */
+
+#define MAXWORDS	256	/* words in one phrase or local part */
+
+struct word {
+	size_t	 off, len;	/* as written, quotes included */
+	char	*val;		/* quotes and quoted-pairs undone */
+	int	 quoted;
+	int	 dot;		/* a "." token (obs-phrase, local part) */
+	int	 eightbit;
+	int	 cfws_before;	/* a comment came before it */
+};
+
+struct parser {
+	const char	*s;
+	size_t		 n, i;
+	struct addrlist	*l;
+	struct word	 w[MAXWORDS];
+	size_t		 nw;
+	const char	*why;
+};
+
+static int
+is_atext(unsigned char c)
+{
+	if (c >= 0x80)
+		return 1;
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9'))
+		return 1;
+	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
+}
+
+static int
+has8bit(const char *s, size_t n)
+{
+	while (n-- > 0)
+		if ((unsigned char)*s++ >= 0x80)
+			return 1;
+	return 0;
+}
+
+static void
+add_edit(struct addrlist *l, size_t off, size_t len, char *text, int comment)
+{
+	struct addredit	*ed;
+
+	l->ed = xreallocarray(l->ed, l->ned + 1, sizeof(*l->ed));
+	ed = &l->ed[l->ned++];
+	ed->off = off;
+	ed->len = len;
+	ed->text = text;
+	ed->comment = comment;
+}
+
+/*
+ * A comment at p->i (just past "(").  One that holds 8-bit text and no
+ * nesting or quoted-pair becomes an edit: its text can be encoded words
+ * (RFC 2047 section 5(2)).
+ */
+static int
+comment(struct parser *p)
+{
+	size_t	start = p->i, depth = 1;
+	int	simple = 1;
+	char	*t;
+
+	while (p->i < p->n && depth > 0) {
+		char c = p->s[p->i++];
+
+		if (c == '\\') {
+			simple = 0;
+			if (p->i++ >= p->n)
+				break;
+		} else if (c == '(') {
+			simple = 0;
+			depth++;
+		} else if (c == ')')
+			depth--;
+	}
+	if (depth > 0) {
+		p->why = "unterminated comment";
+		return -1;
+	}
+	if (simple && has8bit(p->s + start, p->i - 1 - start)) {
+		t = xcalloc(1, p->i - start);
+		memcpy(t, p->s + start, p->i - 1 - start);
+		add_edit(p->l, start, p->i - 1 - start, t, 1);
+	}
+	return 0;
+}
+
+/* Skip CFWS; returns 1 when a comment was seen, -1 on error. */
+static int
+cfws(struct parser *p)
+{
+	int	seen = 0;
+
+	while (p->i < p->n) {
+		char c = p->s[p->i];
+
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			p->i++;
+		else if (c == '(') {
+			p->i++;
+			if (comment(p) == -1)
+				return -1;
+			seen = 1;
+		} else
+			break;
+	}
+	return seen;
+}
+
+static int
+quoted(struct parser *p, struct word *w)
+{
+	size_t	 len = 0;
+	char	*v;
+
+	v = xcalloc(1, p->n - p->i + 1);
+	for (p->i++; p->i < p->n && p->s[p->i] != '"'; p->i++) {
+		char c = p->s[p->i];
+
+		if (c == '\\' && p->i + 1 < p->n)
+			c = p->s[++p->i];
+		else if (c == '\r' || c == '\n')
+			continue;	/* FWS: unfolding */
+		v[len++] = c;
+	}
+	if (p->i >= p->n) {
+		free(v);
+		p->why = "unterminated quoted string";
+		return -1;
+	}
+	p->i++;
+	w->val = v;
+	w->quoted = 1;
+	return 0;
+}
+
+static void
+free_words(struct parser *p)
+{
+	size_t	i;
+
+	for (i = 0; i < p->nw; i++)
+		free(p->w[i].val);
+	p->nw = 0;
+}
+
+/*
+ * Words and dots, with CFWS between them: the start of every address
+ * (a phrase, or a local part).  What follows decides which it was.
+ */
+static int
+words(struct parser *p)
+{
+	struct word	*w;
+	int		 c;
+
+	for (;;) {
+		if ((c = cfws(p)) == -1)
+			return -1;
+		if (p->i >= p->n)
+			return 0;
+		if (p->nw == MAXWORDS) {
+			p->why = "too many words";
+			return -1;
+		}
+		w = &p->w[p->nw];
+		memset(w, 0, sizeof(*w));
+		w->off = p->i;
+		w->cfws_before = c;
+		if (p->s[p->i] == '"') {
+			if (quoted(p, w) == -1)
+				return -1;
+		} else if (p->s[p->i] == '.') {
+			p->i++;
+			w->dot = 1;
+			w->val = xstrdup(".");
+		} else if (is_atext((unsigned char)p->s[p->i])) {
+			while (p->i < p->n &&
+			    is_atext((unsigned char)p->s[p->i]))
+				p->i++;
+			w->val = xcalloc(1, p->i - w->off + 1);
+			memcpy(w->val, p->s + w->off, p->i - w->off);
+		} else
+			return 0;
+		w->len = p->i - w->off;
+		w->eightbit = has8bit(w->val, strlen(w->val));
+		p->nw++;
+	}
+}
+
+/*
+ * Display-name words with 8-bit text become edits: each run of such
+ * words with only white space between them is one span, so that the
+ * spaces survive decoding (RFC 2047 section 6.2 drops white space between
+ * adjacent encoded words).
+ */
+static void
+phrase_edits(struct parser *p)
+{
+	size_t	 i, j, k, len;
+	char	*t;
+
+	for (i = 0; i < p->nw; i = j) {
+		if (!p->w[i].eightbit || p->w[i].dot) {
+			j = i + 1;
+			continue;
+		}
+		for (j = i + 1, len = strlen(p->w[i].val); j < p->nw &&
+		    p->w[j].eightbit && !p->w[j].dot &&
+		    !p->w[j].cfws_before; j++)
+			len += 1 + strlen(p->w[j].val);
+		t = xcalloc(1, len + 1);
+		for (k = i; k < j; k++) {
+			if (k > i)
+				(void)strlcat(t, " ", len + 1);
+			(void)strlcat(t, p->w[k].val, len + 1);
+		}
+		add_edit(p->l, p->w[i].off, p->w[j - 1].off + p->w[j - 1].len -
+		    p->w[i].off, t, 0);
+	}
+}
+
+/* A dot-atom text needs no quotes in SMTP (RFC 5321 section 4.1.2). */
+static int
+is_dotstring(const char *s)
+{
+	int	prev_dot = 1;
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (prev_dot)
+				return 0;
+			prev_dot = 1;
+		} else if (!is_atext((unsigned char)*s))
+			return 0;
+		else
+			prev_dot = 0;
+	}
+	return !prev_dot;
+}
+
+/* The local part from the words: word *("." word), section 4.4. */
+static char *
+local_part(struct parser *p)
+{
+	size_t	 i, len = 0, k = 0;
+	char	*raw, *out;
+
+	for (i = 0; i < p->nw; i++) {
+		if (p->w[i].dot != (i % 2 == 1))
+			return NULL;
+		len += strlen(p->w[i].val);
+	}
+	if (p->nw == 0 || p->nw % 2 == 0)
+		return NULL;
+	raw = xcalloc(1, len + 1);
+	for (i = 0; i < p->nw; i++)
+		(void)strlcat(raw, p->w[i].val, len + 1);
+	if (is_dotstring(raw))
+		return raw;
+	out = xcalloc(1, 2 * len + 3);
+	out[k++] = '"';
+	for (i = 0; i < len; i++) {
+		if (raw[i] == '"' || raw[i] == '\\')
+			out[k++] = '\\';
+		out[k++] = raw[i];
+	}
+	out[k++] = '"';
+	free(raw);
+	return out;
+}
+
+/* A domain: dot-atom, domain-literal, or obs-domain (CFWS by the dots). */
+static char *
+domain(struct parser *p)
+{
+	char	*d;
+	size_t	 len = 0;
+
+	if (cfws(p) == -1)
+		return NULL;
+	d = xcalloc(1, p->n - p->i + 1);
+	if (p->i < p->n && p->s[p->i] == '[') {
+		while (p->i < p->n && p->s[p->i] != ']') {
+			if (p->s[p->i] == '\\' && p->i + 1 < p->n)
+				d[len++] = p->s[p->i++];
+			if (p->s[p->i] != '\r' && p->s[p->i] != '\n')
+				d[len++] = p->s[p->i];
+			p->i++;
+		}
+		if (p->i >= p->n) {
+			p->why = "unterminated domain literal";
+			free(d);
+			return NULL;
+		}
+		d[len++] = p->s[p->i++];
+		return d;
+	}
+	for (;;) {
+		while (p->i < p->n && is_atext((unsigned char)p->s[p->i]))
+			d[len++] = p->s[p->i++];
+		if (len == 0 || d[len - 1] == '.' || cfws(p) == -1)
+			break;
+		if (p->i >= p->n || p->s[p->i] != '.')
+			return d;
+		d[len++] = p->s[p->i++];
+		if (cfws(p) == -1)
+			break;
+	}
+	if (p->why == NULL)
+		p->why = "invalid domain";
+	free(d);
+	return NULL;
+}
+
+static void
+add_addr(struct parser *p, char *spec, int bare)
+{
+	struct addrlist	*l = p->l;
+
+	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	l->v[l->n].spec = spec;
+	l->v[l->n].bare = bare;
+	l->n++;
+}
+
+/*
+ * The words just read were a local part: "@" domain follows, or nothing
+ * (a bare local name such as cron's "root", qualified later).
+ */
+static int
+spec_from_words(struct parser *p)
+{
+	char	*local, *dom, *spec;
+	size_t	 end;
+
+	if ((local = local_part(p)) == NULL) {
+		p->why = "invalid local part";
+		return -1;
+	}
+	end = p->w[p->nw - 1].off + p->w[p->nw - 1].len;
+	free_words(p);
+	if (p->i >= p->n || p->s[p->i] != '@') {
+		add_edit(p->l, end, 0, NULL, 0);
+		add_addr(p, local, 1);
+		return 0;
+	}
+	p->i++;
+	if ((dom = domain(p)) == NULL) {
+		free(local);
+		return -1;
+	}
+	xasprintf(&spec, "%s@%s", local, dom);
+	free(local);
+	free(dom);
+	add_addr(p, spec, 0);
+	return 0;
+}
+
+/* obs-route (RFC 5322 section 4.4): "@a,@b:" before the addr-spec. */
+static int
+route(struct parser *p)
+{
+	char	*d;
+
+	while (p->i < p->n && p->s[p->i] == '@') {
+		p->i++;
+		if ((d = domain(p)) == NULL)
+			return -1;
+		free(d);
+		while (p->i < p->n && (p->s[p->i] == ',' ||
+		    p->s[p->i] == ' ' || p->s[p->i] == '\t')) {
+			p->i++;
+			if (cfws(p) == -1)
+				return -1;
+		}
+		if (p->i < p->n && p->s[p->i] == ':') {
+			p->i++;
+			return 0;
+		}
+	}
+	p->why = "invalid route";
+	return -1;
+}
+
+/* angle-addr, from "<" (section 3.4; obs-angle-addr, section 4.4). */
+static int
+angle(struct parser *p)
+{
+	p->i++;
+	if (cfws(p) == -1)
+		return -1;
+	if (p->i < p->n && p->s[p->i] == '@' && route(p) == -1)
+		return -1;
+	if (words(p) == -1)
+		return -1;
+	if (p->nw == 0) {
+		p->why = p->i < p->n && p->s[p->i] == '>' ? "empty address" :
+		    "invalid local part";
+		return -1;
+	}
+	if (spec_from_words(p) == -1)
+		return -1;
+	if (cfws(p) == -1)
+		return -1;
+	if (p->i >= p->n || p->s[p->i] != '>') {
+		p->why = "expected '>'";
+		return -1;
+	}
+	p->i++;
+	return 0;
+}
+
+static int mailbox(struct parser *, int);
+
+/* group = display-name ":" [group-list] ";" (section 3.4) */
+static int
+group(struct parser *p)
+{
+	p->i++;
+	for (;;) {
+		if (cfws(p) == -1)
+			return -1;
+		if (p->i >= p->n) {
+			p->why = "group without ';'";
+			return -1;
+		}
+		if (p->s[p->i] == ';') {
+			p->i++;
+			return 0;
+		}
+		if (p->s[p->i] == ',') {	/* obs-group-list */
+			p->i++;
+			continue;
+		}
+		if (mailbox(p, 0) == -1)
+			return -1;
+		if (p->i < p->n && p->s[p->i] == ',')
+			p->i++;
+		else if (p->i >= p->n) {
+			p->why = "group without ';'";
+			return -1;
+		} else if (p->s[p->i] != ';') {
+			p->why = "expected ',' or ';'";
+			return -1;
+		}
+	}
+}
+
+/* One address: a mailbox, or (when allowed) a group. */
+static int
+mailbox(struct parser *p, int allow_group)
+{
+	int	rc;
+
+	if (words(p) == -1)
+		return -1;
+	if (p->i < p->n && p->s[p->i] == '<') {
+		phrase_edits(p);
+		free_words(p);
+		rc = angle(p);
+	} else if (p->i < p->n && p->s[p->i] == ':' && allow_group &&
+	    p->nw > 0) {
+		phrase_edits(p);
+		free_words(p);
+		rc = group(p);
+	} else if (p->nw == 0) {
+		p->why = "no address";
+		rc = -1;
+	} else
+		rc = spec_from_words(p);
+	if (rc == 0 && cfws(p) == -1)
+		rc = -1;
+	return rc;
+}
+
+/* The element that failed, for the message: up to the next comma. */
+static int
+parse_error(struct parser *p, size_t start, const char *what, struct err *e)
+{
+	size_t	len;
+
+	while (start < p->n && strchr(" \t\r\n,", p->s[start]) != NULL)
+		start++;
+	len = strcspn(p->s + start, ",\r\n");
+	if (len > 200)
+		len = 200;
+	return err_set(e, ERR_DATA, "%s: cannot parse address '%.*s': %s",
+	    what, (int)len, p->s + start, p->why != NULL ? p->why :
+	    "syntax error");
+}
+
+/*
+ * Parse the address-list s (a field value, NUL-terminated, folding
+ * allowed).  what names the field in the error message.
+ */
+int
+addr_parse(const char *s, const char *what, struct addrlist *l,
+    struct err *e)
+{
+	struct parser	*p;
+	size_t		 start;
+	int		 rc = 0;
+
+	memset(l, 0, sizeof(*l));
+	p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->n = strlen(s);
+	p->l = l;
+	for (;;) {
+		start = p->i;
+		if (cfws(p) == -1 || (p->i < p->n && p->s[p->i] != ',' &&
+		    mailbox(p, 1) == -1)) {
+			rc = parse_error(p, start, what, e);
+			break;
+		}
+		if (p->i >= p->n)
+			break;
+		if (p->s[p->i] != ',') {
+			p->why = "expected ','";
+			rc = parse_error(p, start, what, e);
+			break;
+		}
+		p->i++;
+	}
+	free_words(p);
+	free(p);
+	if (rc == -1)
+		addr_free(l);
+	return rc;
+}
+
+void
+addr_free(struct addrlist *l)
+{
+	size_t	i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].spec);
+	for (i = 0; i < l->ned; i++)
+		free(l->ed[i].text);
+	free(l->v);
+	free(l->ed);
+	memset(l, 0, sizeof(*l));
+}
+
+/*
+ * The same mailbox: local parts compared exactly (RFC 5321 section
+ * 2.4: they may be case-sensitive), domains without case.
+ */
+int
+addr_same(const char *a, const char *b)
+{
+	const char	*da = strrchr(a, '@'), *db = strrchr(b, '@');
+	size_t		 la = da != NULL ? (size_t)(da - a) : strlen(a);
+	size_t		 lb = db != NULL ? (size_t)(db - b) : strlen(b);
+
+	if (la != lb || strncmp(a, b, la) != 0 || (da == NULL) != (db == NULL))
+		return 0;
+	return da == NULL || strcasecmp(da, db) == 0;
 }

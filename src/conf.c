@@ -32,6 +32,8 @@ enum ktype {
 	K_TLSVER,	/* a TLS protocol version */
 	K_NOTIFY,	/* DSN NOTIFY: off, never, or success,failure,delay */
 	K_RETURN,	/* DSN RET: off, headers or full */
+	K_SETFROM,	/* auto|on|off (set_from_header) */
+	K_SETAUTO,	/* auto|off (set_date_header, set_msgid_header) */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -67,6 +69,13 @@ static const struct key keys[] = {
 	{ "tls_min_version",	K_TLSVER,	F(tls_min), NULL },
 	{ "dsn_notify",		K_NOTIFY,	F(dsn_notify), NULL },
 	{ "dsn_return",		K_RETURN,	F(dsn_return), NULL },
+	{ "set_from_header",	K_SETFROM,	F(set_from), NULL },
+	{ "set_date_header",	K_SETAUTO,	F(set_date), NULL },
+	{ "set_msgid_header",	K_SETAUTO,	F(set_msgid), NULL },
+	{ "remove_bcc_headers",	K_BOOL,		F(remove_bcc), NULL },
+	{ "undisclosed_recipients", K_BOOL,	F(undisclosed), NULL },
+	{ "from_full_name",	K_STR,		F(from_full_name), NULL },
+	{ "maildomain",		K_STR,		F(maildomain), NULL },
 	{ "eval", K_REJECT, 0, "it runs a shell command" },
 	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported" },
 	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
@@ -77,18 +86,11 @@ static const struct key keys[] = {
 	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
 	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
 	{ "allow_from_override", K_REJECT, 0, "not supported yet" },
-	{ "set_from_header", K_REJECT, 0, "not supported yet" },
-	{ "set_date_header", K_REJECT, 0, "not supported yet" },
-	{ "set_msgid_header", K_REJECT, 0, "not supported yet" },
-	{ "remove_bcc_headers", K_REJECT, 0, "not supported yet" },
-	{ "undisclosed_recipients", K_REJECT, 0, "not supported yet" },
-	{ "from_full_name", K_REJECT, 0, "not supported yet" },
 	{ "logfile", K_REJECT, 0, "not supported yet" },
 	{ "logfile_time_format", K_REJECT, 0, "not supported yet" },
 	{ "syslog", K_REJECT, 0, "not supported yet" },
 	{ "aliases", K_REJECT, 0, "not supported yet" },
 	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
-	{ "maildomain", K_REJECT, 0, "not supported yet" },
 	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
 	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
 };
@@ -97,7 +99,8 @@ static const struct key keys[] = {
 static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
-	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval)
+	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
+	F(from_full_name), F(maildomain)
 };
 
 #undef F
@@ -114,6 +117,7 @@ acct_defaults(struct account *a)
 	a->certcheck = 1;
 	a->tls_min = 12;
 	a->timeout = 60;
+	a->remove_bcc = 1;	/* msmtp's default */
 }
 
 static void
@@ -364,6 +368,17 @@ set_key(struct account *a, const struct key *k, const char *val,
 		*sp = NULL;
 		if (val == NULL || (k->type == K_NOTIFY ?
 		    conf_notify(val, sp) : conf_return(val, sp)) == -1)
+			break;
+		return 0;
+	case K_SETFROM:
+	case K_SETAUTO:
+		if (val == NULL || strcmp(val, "auto") == 0)
+			*INTF(a, k->off) = MSG_AUTO;
+		else if (strcmp(val, "off") == 0)
+			*INTF(a, k->off) = MSG_OFF;
+		else if (strcmp(val, "on") == 0 && k->type == K_SETFROM)
+			*INTF(a, k->off) = MSG_ON;
+		else
 			break;
 		return 0;
 	case K_REJECT:

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <time.h>
 
 /* --- errors (log.c) ------------------------------------------------- */
 
@@ -71,6 +72,12 @@ enum auth_mech {
 	AUTH_EXTERNAL
 };
 
+enum msg_set {
+	MSG_AUTO = 0,	/* add the header when it is missing (default) */
+	MSG_OFF,	/* never add it */
+	MSG_ON		/* always set it, replacing any (From only) */
+};
+
 struct account {
 	char		*name;
 	char		*host;
@@ -83,6 +90,13 @@ struct account {
 	char		*password;	/* wiped by conf_free() */
 	char		*from;
 	char		*domain;	/* EHLO argument; NULL: the FQDN */
+	int		 set_from;	/* enum msg_set */
+	int		 set_date;
+	int		 set_msgid;
+	int		 remove_bcc;
+	int		 undisclosed;
+	char		*from_full_name;
+	char		*maildomain;	/* NULL: /etc/mailname, else FQDN */
 	int		 timeout;	/* seconds, per step */
 	char		*source_ip;	/* bind to this address */
 	unsigned char	 fpr[32];	/* tls_fingerprint (SHA-256) */
@@ -119,8 +133,19 @@ void	 conf_free(struct conf *);
 
 /* --- the message (msg.c) -------------------------------------------- */
 
+
 struct msgopts {
 	int		 ignoredots;	/* -i: only EOF ends the input */
+	int		 extract;	/* -t: recipients from the headers */
+	const char	*sender;	/* envelope sender, qualified; "" */
+	const char	*fullname;	/* -F or from_full_name; NULL: GECOS */
+	const char	*maildomain;	/* qualifies bare local names */
+	enum msg_set	 set_from;	/* set_from_header */
+	enum msg_set	 set_date;	/* set_date_header (auto|off) */
+	enum msg_set	 set_msgid;	/* set_msgid_header (auto|off) */
+	int		 keep_bcc;	/* remove_bcc_headers off */
+	int		 undisclosed;	/* undisclosed_recipients on */
+	time_t		 now;		/* for Date and Message-ID */
 };
 
 /*
@@ -133,14 +158,52 @@ struct msg {
 	off_t		 size;		/* bytes in fd */
 	int		 eightbit;	/* some byte >= 0x80 */
 	size_t		 maxline;	/* longest line, without CRLF */
+	char		**rcpts;	/* -t: from the headers, no duplicates */
+	size_t		 nrcpt;
 };
 
 int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
+int	 msg_downgrade(const struct msg *, struct msg *, struct err *);
+void	 msg_date(time_t, char *, size_t);
+void	 msg_msgid(time_t, const char *, char *, size_t);
+char	*msg_maildomain(const char *);
 void	 msg_close(struct msg *);
 
 /* --- addresses (addr.c) --------------------------------------------- */
 
+struct addr {
+	char		*spec;		/* SMTP form: local@domain */
+	int		 bare;		/* a local name without domain */
+};
+
+/* A change msg.c may make to the field an address list came from. */
+struct addredit {
+	size_t		 off, len;	/* span in the field value */
+	char		*text;		/* 8-bit text to encode; NULL: the
+					   end of a bare local name */
+	int		 comment;	/* text of a comment */
+};
+
+struct addrlist {
+	struct addr	*v;
+	size_t		 n;
+	struct addredit	*ed;
+	size_t		 ned;
+};
+
 int	 addr_valid_arg(const char *, struct err *);
+char	*addr_qualify(const char *, const char *);
+int	 addr_parse(const char *, const char *, struct addrlist *,
+	    struct err *);
+void	 addr_free(struct addrlist *);
+int	 addr_same(const char *, const char *);
+
+/* --- encoded words (rfc2047.c) -------------------------------------- */
+
+size_t	 rfc2047_utf8len(const unsigned char *, size_t);
+int	 rfc2047_utf8valid(const char *, size_t);
+char	*rfc2047_encode(const char *, size_t);
+char	*rfc2047_decode(const char *, size_t, size_t *);
 
 /* --- connections (net.c) -------------------------------------------- */
 

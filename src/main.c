@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/opensslv.h>
@@ -29,6 +30,7 @@ struct opts {
 	int		  verbose;	/* -v */
 	int		  ignoredots;	/* -i, -oi */
 	int		  check;	/* --check */
+	int		  extract;	/* -t */
 	char		**rcpts;
 	int		  nrcpt;
 };
@@ -68,7 +70,7 @@ exit_status(enum errclass cls)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-iv] [-a account] [-C file] [-F name] "
+	fprintf(stderr, "usage: %s [-itv] [-a account] [-C file] [-F name] "
 	    "[-f sender] [-N dsn] [-R ret] [-V envid] [--] recipient ...\n"
 	    "       %s --check [-a account] [-C file]\n", getprogname(),
 	    getprogname());
@@ -130,6 +132,9 @@ parse_args(int argc, char **argv, struct opts *o)
 			case 'v':
 				o->verbose = 1;
 				continue;
+			case 't':
+				o->extract = 1;
+				continue;
 			case 'C':
 				o->conffile = optval(argv, &i, p + 1, *p);
 				break;
@@ -174,7 +179,7 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->nrcpt = argc - i;
 }
 
-/* "login@fqdn" for the user running postern. */
+/* "login@maildomain" for the user running postern. */
 static char *
 default_sender(const char *fqdn)
 {
@@ -225,12 +230,16 @@ dsn_options(const struct opts *o, const struct account *a,
 	return 0;
 }
 
-/* Build the envelope from the options, checking every address. */
+/*
+ * Build the envelope from the options, checking every address.  A bare
+ * local name as the sender is qualified with maildomain (DESIGN.md).
+ */
 static int
 make_envelope(const struct opts *o, const struct account *a,
     const char *fqdn, struct envelope *env, struct err *e)
 {
-	int	i;
+	char	*q;
+	int	 i;
 
 	memset(env, 0, sizeof(*env));
 	if (dsn_options(o, a, env, e) == -1)
@@ -246,6 +255,9 @@ make_envelope(const struct opts *o, const struct account *a,
 		env->from = default_sender(fqdn);
 	if (*env->from != '\0' && addr_valid_arg(env->from, e) == -1)
 		return -1;
+	q = addr_qualify(env->from, fqdn);
+	free(env->from);
+	env->from = q;
 	env->rcpts = xcalloc((size_t)o->nrcpt, sizeof(*env->rcpts));
 	for (i = 0; i < o->nrcpt; i++) {
 		if (addr_valid_arg(o->rcpts[i], e) == -1)
@@ -253,6 +265,28 @@ make_envelope(const struct opts *o, const struct account *a,
 		env->rcpts[env->nrcpt++].addr = xstrdup(o->rcpts[i]);
 	}
 	return 0;
+}
+
+/*
+ * -t: the recipients from the headers join those of the command line
+ * (Postfix behaviour), each once.
+ */
+static void
+merge_rcpts(struct envelope *env, const struct msg *m)
+{
+	size_t	i, k;
+
+	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + m->nrcpt + 1,
+	    sizeof(*env->rcpts));
+	for (i = 0; i < m->nrcpt; i++) {
+		for (k = 0; k < env->nrcpt; k++)
+			if (addr_same(env->rcpts[k].addr, m->rcpts[i]))
+				break;
+		if (k < env->nrcpt)
+			continue;
+		memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
+		env->rcpts[env->nrcpt++].addr = xstrdup(m->rcpts[i]);
+	}
 }
 
 static void
@@ -304,10 +338,11 @@ run(const struct opts *o, struct err *e)
 	struct envelope	 env;
 	struct msg	 m;
 	struct msgopts	 mo;
-	char		*fqdn = NULL;
+	char		*fqdn = NULL, *maildomain = NULL;
 	int		 status = -1;
 
 	memset(&env, 0, sizeof(env));
+	memset(&m, 0, sizeof(m));
 	m.fd = -1;
 	if (conf_load(&conf, o->conffile != NULL ? o->conffile :
 	    POSTERN_CONF, e) == -1)
@@ -322,12 +357,28 @@ run(const struct opts *o, struct err *e)
 		    stdout, e) == -1 ? -1 : EX_OK;
 		goto out;
 	}
-	if (make_envelope(o, a, fqdn, &env, e) == -1)
+	maildomain = msg_maildomain(a->maildomain);
+	if (make_envelope(o, a, maildomain, &env, e) == -1)
 		goto out;
 	memset(&mo, 0, sizeof(mo));
 	mo.ignoredots = o->ignoredots;
+	mo.extract = o->extract;
+	mo.sender = env.from;
+	mo.fullname = o->fullname != NULL ? o->fullname : a->from_full_name;
+	mo.maildomain = maildomain;
+	mo.set_from = (enum msg_set)a->set_from;
+	mo.set_date = (enum msg_set)a->set_date;
+	mo.set_msgid = (enum msg_set)a->set_msgid;
+	mo.keep_bcc = !a->remove_bcc;
+	mo.undisclosed = a->undisclosed;
+	mo.now = time(NULL);
 	if (msg_read(STDIN_FILENO, &mo, &m, e) == -1)
 		goto out;
+	merge_rcpts(&env, &m);
+	if (env.nrcpt == 0) {
+		err_set(e, ERR_USAGE, "no recipients specified");
+		goto out;
+	}
 	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
 	    e) == -1) {
 		(void)report_rcpts(&env);
@@ -338,6 +389,7 @@ out:
 	msg_close(&m);
 	envelope_free(&env);
 	free(fqdn);
+	free(maildomain);
 	conf_free(&conf);
 	return status;
 }
@@ -357,7 +409,7 @@ main(int argc, char *argv[])
 			log_warnx("line break in recipient argument");
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0 && !o.check) {
+	if (o.nrcpt == 0 && !o.check && !o.extract) {
 		log_warnx("no recipients specified");
 		return EX_USAGE;
 	}

@@ -1,26 +1,65 @@
 /*
- * Reading the message from standard input, once, into the prepared file
- * the client sends from: every line ends in CRLF (LF, CRLF or a bare CR on
- * input), a first "From " line (mbox) is dropped, NUL bytes are refused,
- * and without -i a line holding only "." ends the input (sendmail).  The
- * message is streamed: memory does not grow with its size.  The file is
- * not dot-stuffed; the client does that on the wire.
+ * Preparing the message: standard input is read once; the header block
+ * is held in memory (at most 1 MiB) and fixed up, the body is streamed to
+ * a temporary file; then the prepared file is written: the fixed header
+ * block and the body, with text parts re-encoded quoted-printable where
+ * a line exceeds 998 octets (RFC 5322 section 2.1.1).  msg_downgrade()
+ * does the same for 8-bit parts when the server lacks 8BITMIME (RFC 6152
+ * section 3).  Memory does not grow with the size of the message.
+ *
+ * Input lines may end in LF, CRLF or a bare CR; the file has CRLF only
+ * (no bare CR or LF can reach the wire: SMTP smuggling).  A first "From "
+ * line (mbox) is dropped, NUL bytes are refused, and without -i a line
+ * holding only "." ends the input (sendmail).  The file is not
+ * dot-stuffed; the client does that on the wire.
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "extern.h"
 
 #define MSG_IOSZ	65536
+#define HDR_MAX		(1024 * 1024)	/* DESIGN.md: the header block */
+#define LINE_MAX_OCTETS	998		/* RFC 5322 section 2.1.1 */
+#define FOLD_AT		78		/* RFC 5322 section 2.1.1 SHOULD */
+#define QP_LINE		76		/* RFC 2045 section 6.7 (5) */
+#define MIME_DEPTH	32
+#define BND_MAX		70		/* RFC 2046 section 5.1.1 */
+
+/* A header field: "Name: value", folds kept as CRLF WSP, no last CRLF. */
+struct field {
+	char		*text;
+	size_t		 len;
+	size_t		 namelen;
+	int		 gone;
+};
+
+struct hdr {
+	struct field	*f;
+	size_t		 n;
+};
+
+/* What the body (the text after the header block) turned out to be. */
+struct bodyinfo {
+	int		 eightbit;
+	int		 utf8;		/* every 8-bit sequence is UTF-8 */
+	size_t		 maxline;
+	unsigned char	 u8seq[4];	/* an unfinished UTF-8 sequence */
+	size_t		 u8len, u8need;
+};
 
 struct reader {
 	const struct msgopts	*opts;
-	struct msg		*m;
+	int			 fd;		/* the body file */
 	char			 out[MSG_IOSZ];
 	size_t			 outlen;
 	size_t			 lineno;	/* 1-based, for messages */
@@ -30,31 +69,107 @@ struct reader {
 	size_t			 held;		/* bytes held back at line start */
 	char			 hold[5];	/* "From " or "." candidates */
 	int			 done;		/* a lone "." ended the input */
+	int			 inhdr;		/* still in the header block */
+	char			*line;		/* the header line being read */
+	size_t			 linecap;
+	size_t			 hdrsize;
+	struct hdr		 h;
+	struct bodyinfo		 body;
+};
+
+/* The output file and what the client needs to know about it. */
+struct out {
+	int		 fd;
+	char		 buf[MSG_IOSZ];
+	size_t		 len;
+	off_t		 size;
+	int		 eightbit;
+	size_t		 maxline, col;
 };
 
 static int
-out_flush(struct reader *r, struct err *e)
+write_all(int fd, const char *p, size_t n, struct err *e)
 {
-	size_t	off = 0;
-	ssize_t	n;
+	ssize_t	k;
 
-	while (off < r->outlen) {
-		n = write(r->m->fd, r->out + off, r->outlen - off);
-		if (n == -1 && errno == EINTR)
+	while (n > 0) {
+		if ((k = write(fd, p, n)) == -1 && errno == EINTR)
 			continue;
-		if (n == -1)
+		if (k == -1)
 			return err_set(e, ERR_IO, "writing the message to a "
 			    "temporary file: %s", strerror(errno));
-		off += (size_t)n;
+		p += k;
+		n -= (size_t)k;
 	}
-	r->m->size += (off_t)r->outlen;
-	r->outlen = 0;
 	return 0;
 }
 
 static int
-out_bytes(struct reader *r, const char *p, size_t n, struct err *e)
+tmp_open(struct err *e)
 {
+	const char	*tmpdir;
+	char		*path;
+	int		 fd;
+
+	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
+		tmpdir = "/tmp";
+	xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
+	if ((fd = mkstemp(path)) == -1)
+		err_set(e, ERR_CANTCREAT, "%s: %s", path, strerror(errno));
+	else
+		(void)unlink(path);
+	free(path);
+	return fd;
+}
+
+/* --- reading standard input ------------------------------------------ */
+
+static int
+body_flush(struct reader *r, struct err *e)
+{
+	if (write_all(r->fd, r->out, r->outlen, e) == -1)
+		return -1;
+	r->outlen = 0;
+	return 0;
+}
+
+/* Track whether the body is 8-bit, and whether that is all UTF-8. */
+static void
+body_stats(struct bodyinfo *b, unsigned char c)
+{
+	if (c >= 0x80)
+		b->eightbit = 1;
+	if (b->u8need > 0) {
+		if ((c & 0xc0) == 0x80) {
+			b->u8seq[b->u8len++] = c;
+			if (b->u8len < b->u8need)
+				return;
+			if (rfc2047_utf8len(b->u8seq, b->u8len) != b->u8len)
+				b->utf8 = 0;
+			b->u8need = 0;
+			return;
+		}
+		b->utf8 = 0;		/* cut short; c starts anew */
+		b->u8need = 0;
+	}
+	if (c < 0x80)
+		return;
+	if (c < 0xc2 || c > 0xf4) {
+		b->utf8 = 0;
+		return;
+	}
+	b->u8seq[0] = c;
+	b->u8len = 1;
+	b->u8need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+}
+
+static int
+body_bytes(struct reader *r, const char *p, size_t n, struct err *e)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		body_stats(&r->body, (unsigned char)p[i]);
 	while (n > 0) {
 		size_t k = sizeof(r->out) - r->outlen;
 
@@ -64,9 +179,32 @@ out_bytes(struct reader *r, const char *p, size_t n, struct err *e)
 		r->outlen += k;
 		p += k;
 		n -= k;
-		if (r->outlen == sizeof(r->out) && out_flush(r, e) == -1)
+		if (r->outlen == sizeof(r->out) && body_flush(r, e) == -1)
 			return -1;
 	}
+	return 0;
+}
+
+static int
+hdr_too_big(size_t lineno, struct err *e)
+{
+	return err_set(e, ERR_DATA, "the header block exceeds 1 MiB "
+	    "(%d bytes) at line %zu", HDR_MAX, lineno);
+}
+
+/* Line text: into the header line, or to the body file. */
+static int
+emit(struct reader *r, const char *p, size_t n, struct err *e)
+{
+	if (!r->inhdr)
+		return body_bytes(r, p, n, e);
+	if (r->hdrsize + r->linelen + n + 2 > HDR_MAX)
+		return hdr_too_big(r->lineno, e);
+	if (r->linelen + n + 1 > r->linecap) {
+		r->linecap = (r->linelen + n + 1) * 2;
+		r->line = xreallocarray(r->line, r->linecap, 1);
+	}
+	memcpy(r->line + r->linelen, p, n);
 	return 0;
 }
 
@@ -76,9 +214,76 @@ release_hold(struct reader *r, struct err *e)
 {
 	size_t	n = r->held;
 
+	if (n == 0)
+		return 0;
 	r->held = 0;
+	if (emit(r, r->hold, n, e) == -1)
+		return -1;
 	r->linelen += n;
-	return out_bytes(r, r->hold, n, e);
+	return 0;
+}
+
+static void
+field_add(struct hdr *h, const char *text, size_t len, size_t namelen)
+{
+	struct field	*f;
+
+	h->f = xreallocarray(h->f, h->n + 1, sizeof(*h->f));
+	f = &h->f[h->n++];
+	memset(f, 0, sizeof(*f));
+	f->text = xcalloc(1, len + 1);
+	memcpy(f->text, text, len);
+	f->len = len;
+	f->namelen = namelen;
+}
+
+/* The length of a field name ending in ":" at the start of s, or 0. */
+static size_t
+field_name(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n && s[i] != ':'; i++)
+		if ((unsigned char)s[i] < 33 || (unsigned char)s[i] > 126)
+			return 0;
+	return i < n ? i : 0;
+}
+
+/*
+ * A complete header line.  A line that is neither a field nor a
+ * continuation ends the header block and starts the body, as in Postfix
+ * (cleanup): that covers a missing blank line and a line without colon.
+ */
+static int
+header_line(struct reader *r, struct err *e)
+{
+	struct field	*f;
+	size_t		 n = r->linelen, nl;
+
+	if (n == 0) {
+		r->inhdr = 0;
+		return 0;
+	}
+	r->hdrsize += n + 2;
+	if ((r->line[0] == ' ' || r->line[0] == '\t') && r->h.n > 0) {
+		f = &r->h.f[r->h.n - 1];
+		f->text = xreallocarray(f->text, f->len + n + 3, 1);
+		memcpy(f->text + f->len, "\r\n", 2);
+		memcpy(f->text + f->len + 2, r->line, n);
+		f->len += n + 2;
+		f->text[f->len] = '\0';
+		return 0;
+	}
+	if ((nl = field_name(r->line, n)) > 0) {
+		field_add(&r->h, r->line, n, nl);
+		return 0;
+	}
+	r->inhdr = 0;
+	if (body_bytes(r, r->line, n, e) == -1)
+		return -1;
+	if (n > r->body.maxline)
+		r->body.maxline = n;
+	return body_bytes(r, "\r\n", 2, e);
 }
 
 static int
@@ -95,10 +300,20 @@ end_line(struct reader *r, struct err *e)
 	}
 	if (release_hold(r, e) == -1)
 		return -1;
-	if (r->linelen > r->m->maxline)
-		r->m->maxline = r->linelen;
+	if (r->inhdr) {
+		/* the empty line ending the block does not count */
+		if (r->linelen > 0 && r->hdrsize + r->linelen + 2 > HDR_MAX)
+			return hdr_too_big(r->lineno - 1, e);
+		if (header_line(r, e) == -1)
+			return -1;
+	} else {
+		if (r->linelen > r->body.maxline)
+			r->body.maxline = r->linelen;
+		if (body_bytes(r, "\r\n", 2, e) == -1)
+			return -1;
+	}
 	r->linelen = 0;
-	return out_bytes(r, "\r\n", 2, e);
+	return 0;
 }
 
 /*
@@ -110,8 +325,6 @@ text_byte(struct reader *r, char c, struct err *e)
 {
 	if (r->skip)
 		return 0;
-	if ((unsigned char)c >= 0x80)
-		r->m->eightbit = 1;
 	if (r->linelen == 0 && r->held < sizeof(r->hold)) {
 		r->hold[r->held++] = c;
 		if (r->lineno == 1 &&
@@ -126,8 +339,10 @@ text_byte(struct reader *r, char c, struct err *e)
 			return 0;
 		return release_hold(r, e);
 	}
+	if (emit(r, &c, 1, e) == -1)
+		return -1;
 	r->linelen++;
-	return out_bytes(r, &c, 1, e);
+	return 0;
 }
 
 static int
@@ -159,73 +374,1527 @@ feed(struct reader *r, const char *buf, size_t n, struct err *e)
 	return 0;
 }
 
-/*
- * Read the whole message from fd into an unlinked temporary file.
- */
-int
-msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
+/* Read all of fd: the header block into r->h, the body into r->fd. */
+static int
+read_input(struct reader *r, int fd, struct err *e)
 {
-	struct reader	*r;
-	const char	*tmpdir;
-	char		*path;
-	char		 buf[MSG_IOSZ];
-	ssize_t		 n;
-	int		 rc = -1;
+	char	buf[MSG_IOSZ];
+	ssize_t	n;
 
-	memset(m, 0, sizeof(*m));
-	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-		tmpdir = "/tmp";
-	xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
-	if ((m->fd = mkstemp(path)) == -1) {
-		err_set(e, ERR_CANTCREAT, "%s: %s", path, strerror(errno));
-		free(path);
-		return -1;
-	}
-	(void)unlink(path);
-	free(path);
-	r = xcalloc(1, sizeof(*r));
-	r->opts = opts;
-	r->m = m;
-	r->lineno = 1;
 	while (!r->done) {
 		n = read(fd, buf, sizeof(buf));
 		if (n == -1 && errno == EINTR)
 			continue;
-		if (n == -1) {
-			err_set(e, ERR_IO, "reading the message: %s",
+		if (n == -1)
+			return err_set(e, ERR_IO, "reading the message: %s",
 			    strerror(errno));
-			goto out;
-		}
 		if (n == 0)
 			break;
 		if (feed(r, buf, (size_t)n, e) == -1)
-			goto out;
+			return -1;
 	}
 	/* A last line without its line end still ends in CRLF. */
 	if (!r->done && (r->pending_cr || r->linelen > 0 || r->held > 0 ||
 	    r->skip)) {
 		r->pending_cr = 0;
 		if (end_line(r, e) == -1)
-			goto out;
+			return -1;
 	}
-	if (out_flush(r, e) == -1)
+	if (r->body.u8need != 0)
+		r->body.utf8 = 0;
+	return body_flush(r, e);
+}
+
+/* --- header fields ----------------------------------------------------- */
+
+/* A growing string. */
+struct str {
+	char	*s;
+	size_t	 len, cap;
+};
+
+static void
+str_add(struct str *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static void
+str_adds(struct str *b, const char *p)
+{
+	str_add(b, p, strlen(p));
+}
+
+static int
+name_is(const struct field *f, const char *name)
+{
+	return f->namelen == strlen(name) &&
+	    strncasecmp(f->text, name, f->namelen) == 0;
+}
+
+static const char *
+field_value(const struct field *f)
+{
+	return f->text + f->namelen + 1;
+}
+
+static ssize_t
+hdr_find(const struct hdr *h, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < h->n; i++)
+		if (!h->f[i].gone && name_is(&h->f[i], name))
+			return (ssize_t)i;
+	return -1;
+}
+
+static void
+hdr_remove(struct hdr *h, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < h->n; i++)
+		if (name_is(&h->f[i], name))
+			h->f[i].gone = 1;
+}
+
+static void
+field_replace(struct field *f, char *text, size_t len)
+{
+	free(f->text);
+	f->text = text;
+	f->len = len;
+}
+
+static int
+has8bit(const char *s, size_t n)
+{
+	while (n-- > 0)
+		if ((unsigned char)*s++ >= 0x80)
+			return 1;
+	return 0;
+}
+
+/* Fields whose value is an address list (RFC 5322 sections 3.6.2-3.6.6). */
+static const char *const addr_fields[] = {
+	"From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Resent-From",
+	"Resent-Sender", "Resent-To", "Resent-Cc", "Resent-Bcc", NULL
+};
+
+/*
+ * Structured fields other than address lists: encoded words are never
+ * put into these (RFC 2047 section 5: only unstructured text, comments
+ * and phrases); every other field is unstructured (RFC 5322 section
+ * 3.6.8: optional-field = unstructured).
+ */
+static const char *const structured[] = {
+	"Date", "Resent-Date", "Message-ID", "Resent-Message-ID",
+	"In-Reply-To", "References", "Received", "Return-Path", "Keywords",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+	"Content-ID", "Content-Disposition", "Content-Language",
+	"Content-Location", "Content-MD5", "DKIM-Signature",
+	"ARC-Seal", "ARC-Message-Signature", "ARC-Authentication-Results",
+	"Authentication-Results", "Received-SPF", "List-Id", "List-Post",
+	"List-Unsubscribe", "List-Unsubscribe-Post", "List-Help",
+	"List-Subscribe", "List-Owner", "List-Archive", "Autocrypt",
+	"Disposition-Notification-To", "Errors-To", "Return-Receipt-To",
+	"Original-Recipient", "Auto-Submitted", "Precedence", NULL
+};
+
+static int
+in_list(const struct field *f, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (name_is(f, *list))
+			return 1;
+	return 0;
+}
+
+/* The field with its folds removed (RFC 5322 section 2.2.3). */
+static char *
+unfold(const char *s, size_t n, size_t *outlen)
+{
+	char	*u = xcalloc(1, n + 1);
+	size_t	 i, k = 0;
+
+	for (i = 0; i < n; i++)
+		if (s[i] != '\r' && s[i] != '\n')
+			u[k++] = s[i];
+	*outlen = k;
+	return u;
+}
+
+/*
+ * Fold a field (given unfolded) by breaking before white space, so that
+ * lines stay near FOLD_AT columns (RFC 5322 section 2.2.3).  The line
+ * holding only the name is never broken off, nor a line left with white
+ * space only.  Returns the longest line.
+ */
+static size_t
+fold(const char *s, size_t n, struct str *out)
+{
+	size_t	i = 0, j, k, col = 0, max = 0, first = 1;
+
+	while (i < n) {
+		for (j = i; j < n && (s[j] == ' ' || s[j] == '\t'); j++)
+			;
+		for (k = j; k < n && s[k] != ' ' && s[k] != '\t'; k++)
+			;
+		if (!first && k > j && col + (k - i) > FOLD_AT) {
+			str_add(out, "\r\n", 2);
+			col = 0;
+		}
+		if (k > j && i > 0)
+			first = 0;
+		str_add(out, s + i, k - i);
+		col += k - i;
+		if (col > max)
+			max = col;
+		i = k;
+	}
+	return max;
+}
+
+/* The longest line of a field as it stands. */
+static size_t
+longest_line(const struct field *f)
+{
+	size_t	i, col = 0, max = 0;
+
+	for (i = 0; i < f->len; i++) {
+		if (f->text[i] == '\r' || f->text[i] == '\n')
+			col = 0;
+		else if (++col > max)
+			max = col;
+	}
+	return max;
+}
+
+/* Refold field f (its text unfolded in u); -1 if a line stays too long. */
+static int
+refold(struct field *f, const char *u, size_t ulen)
+{
+	struct str	out = { NULL, 0, 0 };
+	size_t		max;
+
+	str_add(&out, "", 0);
+	max = fold(u, ulen, &out);
+	field_replace(f, out.s, out.len);
+	return max > LINE_MAX_OCTETS ? -1 : 0;
+}
+
+/*
+ * Unstructured text: each run of words that hold 8-bit text (or, with
+ * force, of words too long to fold) becomes encoded words, the white
+ * space between those words inside them so that it survives decoding
+ * (RFC 2047 sections 5(1) and 6.2).  Other text stays as it was.
+ */
+static char *
+encode_text(const char *v, size_t n, int force, size_t *outlen)
+{
+	struct str	 out = { NULL, 0, 0 };
+	size_t		 i = 0, j, k, start, end;
+	char		*ew;
+
+	str_add(&out, "", 0);
+	while (i < n) {
+		for (j = i; j < n && (v[j] == ' ' || v[j] == '\t'); j++)
+			;
+		str_add(&out, v + i, j - i);
+		start = end = j;
+		for (k = j; k < n; ) {
+			size_t w = k;
+
+			while (w < n && v[w] != ' ' && v[w] != '\t')
+				w++;
+			if (w == k || !(has8bit(v + k, w - k) ||
+			    (force && w - k > FOLD_AT - 10)))
+				break;
+			end = w;
+			while (w < n && (v[w] == ' ' || v[w] == '\t'))
+				w++;
+			k = w;
+		}
+		if (end > start) {
+			ew = rfc2047_encode(v + start, end - start);
+			str_adds(&out, ew);
+			free(ew);
+			i = end;
+			continue;
+		}
+		for (k = j; k < n && v[k] != ' ' && v[k] != '\t'; k++)
+			;
+		str_add(&out, v + j, k - j);
+		i = k;
+	}
+	*outlen = out.len;
+	return out.s;
+}
+
+static int
+fix_unstructured(struct field *f, struct err *e)
+{
+	char	*u, *enc, *name;
+	size_t	 ulen, elen, nl = f->namelen + 1;
+	int	 eight = has8bit(f->text, f->len);
+	int	 force;
+
+	if (!eight && longest_line(f) <= LINE_MAX_OCTETS)
+		return 0;		/* well-formed: byte for byte */
+	u = unfold(f->text, f->len, &ulen);
+	for (force = 0; force < 2; force++) {
+		enc = encode_text(u + nl, ulen - nl, force, &elen);
+		xasprintf(&name, "%.*s%s", (int)nl, u, enc);
+		free(enc);
+		if (refold(f, name, strlen(name)) == 0) {
+			free(name);
+			free(u);
+			return 0;
+		}
+		free(name);
+	}
+	free(u);
+	return err_set(e, ERR_DATA, "header field %.*s cannot be folded to "
+	    "%d octets", (int)f->namelen, f->text, LINE_MAX_OCTETS);
+}
+
+/*
+ * A structured field: passed byte for byte unless a line exceeds 998
+ * octets; then it is refolded at its white space, and a field that still
+ * cannot fit is refused, naming it.
+ */
+static int
+fix_unfoldable(struct field *f, struct err *e)
+{
+	char	*u;
+	size_t	 ulen;
+	int	 rc;
+
+	if (longest_line(f) <= LINE_MAX_OCTETS)
+		return 0;
+	u = unfold(f->text, f->len, &ulen);
+	rc = refold(f, u, ulen);
+	free(u);
+	if (rc == -1)
+		return err_set(e, ERR_DATA, "header field %.*s cannot be "
+		    "folded to %d octets", (int)f->namelen, f->text,
+		    LINE_MAX_OCTETS);
+	return 0;
+}
+
+static int
+edit_cmp(const void *a, const void *b)
+{
+	const struct addredit *x = a, *y = b;
+
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/*
+ * Apply the parser's edits to an address field value: bare local names
+ * get "@maildomain", 8-bit display names and comments become encoded
+ * words (RFC 2047 section 5(2), 5(3)).  NULL when nothing changes.
+ */
+static char *
+addr_edit(const char *v, struct addrlist *l, const char *domain)
+{
+	struct str	 out = { NULL, 0, 0 };
+	size_t		 i, pos = 0, n = 0;
+	char		*ew;
+
+	if (l->ned > 0)
+		qsort(l->ed, l->ned, sizeof(*l->ed), edit_cmp);
+	str_add(&out, "", 0);
+	for (i = 0; i < l->ned; i++) {
+		struct addredit *ed = &l->ed[i];
+
+		if (ed->text == NULL && domain == NULL)
+			continue;
+		str_add(&out, v + pos, ed->off - pos);
+		pos = ed->off + ed->len;
+		n++;
+		if (ed->text == NULL) {
+			str_adds(&out, "@");
+			str_adds(&out, domain);
+			continue;
+		}
+		ew = rfc2047_encode(ed->text, strlen(ed->text));
+		str_adds(&out, ew);
+		free(ew);
+		/* An encoded word is a word of its own (section 5(3)). */
+		if (!ed->comment && v[pos] != ' ' && v[pos] != '\t' &&
+		    v[pos] != '\r')
+			str_adds(&out, " ");
+	}
+	str_adds(&out, v + pos);
+	if (n == 0) {
+		free(out.s);
+		return NULL;
+	}
+	return out.s;
+}
+
+/*
+ * An address field: qualified and encoded where needed, else byte for
+ * byte.  One that cannot be parsed is left alone here; -t has refused it
+ * already when it named recipients.
+ */
+static int
+fix_address(struct field *f, const char *domain, struct err *e)
+{
+	struct addrlist	 l;
+	struct err	 ignored;
+	char		*v, *u, *t;
+	size_t		 ulen;
+	int		 rc;
+
+	if (addr_parse(field_value(f), "", &l, &ignored) == -1)
+		return fix_unfoldable(f, e);
+	v = addr_edit(field_value(f), &l, domain);
+	addr_free(&l);
+	if (v == NULL)
+		return fix_unfoldable(f, e);
+	xasprintf(&t, "%.*s:%s", (int)f->namelen, f->text, v);
+	free(v);
+	u = unfold(t, strlen(t), &ulen);
+	free(t);
+	rc = refold(f, u, ulen);
+	free(u);
+	if (rc == -1)
+		return err_set(e, ERR_DATA, "header field %.*s cannot be "
+		    "folded to %d octets", (int)f->namelen, f->text,
+		    LINE_MAX_OCTETS);
+	return 0;
+}
+
+/* --- added fields ------------------------------------------------------ */
+
+/*
+ * RFC 5322 section 3.3 date-time in local time with a numeric zone, in
+ * English whatever the locale: "Tue, 1 Jul 2003 10:52:37 +0200".
+ */
+void
+msg_date(time_t t, char *buf, size_t sz)
+{
+	static const char *const days[] = {
+		"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
+	};
+	static const char *const months[] = {
+		"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug",
+		"Sep", "Oct", "Nov", "Dec"
+	};
+	struct tm	tm;
+	long		off;
+
+	(void)localtime_r(&t, &tm);
+	off = tm.tm_gmtoff / 60;
+	(void)snprintf(buf, sz, "%s, %d %s %d %02d:%02d:%02d %c%02ld%02ld",
+	    days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+	    tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    off < 0 ? '-' : '+', labs(off) / 60, labs(off) % 60);
+}
+
+/*
+ * "<YYYYMMDDhhmmss.R@domain>": the UTC time, then 128 random bits from
+ * arc4random_buf in hex.  The random part alone makes the id unique
+ * across processes and machines (RFC 5322 section 3.6.4); the time
+ * helps a human reading logs.
+ */
+void
+msg_msgid(time_t t, const char *domain, char *buf, size_t sz)
+{
+	unsigned char	rnd[16];
+	char		hex[sizeof(rnd) * 2 + 1];
+	struct tm	tm;
+	size_t		i;
+
+	arc4random_buf(rnd, sizeof(rnd));
+	for (i = 0; i < sizeof(rnd); i++)
+		(void)snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+	(void)gmtime_r(&t, &tm);
+	(void)snprintf(buf, sz, "<%04d%02d%02d%02d%02d%02d.%s@%s>",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, hex, domain);
+}
+
+/*
+ * maildomain: the configured one, else the first line of /etc/mailname
+ * (Debian), else the FQDN.
+ */
+char *
+msg_maildomain(const char *conf)
+{
+	FILE	*fp;
+	char	 line[256];
+
+	if (conf != NULL && *conf != '\0')
+		return xstrdup(conf);
+	if ((fp = fopen("/etc/mailname", "r")) != NULL) {
+		if (fgets(line, sizeof(line), fp) != NULL) {
+			line[strcspn(line, " \t\r\n")] = '\0';
+			if (line[0] != '\0') {
+				fclose(fp);
+				return xstrdup(line);
+			}
+		}
+		fclose(fp);
+	}
+	return util_fqdn();
+}
+
+/*
+ * The caller's full name from the GECOS field: up to the first comma,
+ * "&" standing for the capitalised login (the BSD convention).
+ */
+static char *
+gecos_name(void)
+{
+	struct passwd	*pw;
+	struct str	 b = { NULL, 0, 0 };
+	const char	*p;
+
+	if ((pw = getpwuid(getuid())) == NULL || pw->pw_gecos == NULL)
+		return NULL;
+	str_add(&b, "", 0);
+	for (p = pw->pw_gecos; *p != '\0' && *p != ','; p++) {
+		if (*p == '&') {
+			char c = (char)toupper((unsigned char)pw->pw_name[0]);
+
+			if (c != '\0') {
+				str_add(&b, &c, 1);
+				str_adds(&b, pw->pw_name + 1);
+			}
+		} else
+			str_add(&b, p, 1);
+	}
+	return b.s;
+}
+
+/*
+ * A display name as a phrase (RFC 5322 section 3.2.5): atoms as they
+ * are, else a quoted string; 8-bit text as encoded words.  Control
+ * characters (from -F) become spaces.
+ */
+static char *
+phrase(const char *name)
+{
+	struct str	 b = { NULL, 0, 0 };
+	char		*n = xstrdup(name), *p;
+	int		 plain = 1;
+
+	for (p = n; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = ' ';
+		if (!isalnum((unsigned char)*p) && *p != ' ' &&
+		    strchr("!#$%&'*+-/=?^_`{|}~", *p) == NULL)
+			plain = 0;
+	}
+	if (has8bit(n, strlen(n))) {
+		p = rfc2047_encode(n, strlen(n));
+		free(n);
+		return p;
+	}
+	if (plain)
+		return n;
+	str_adds(&b, "\"");
+	for (p = n; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			str_add(&b, "\\", 1);
+		str_add(&b, p, 1);
+	}
+	str_adds(&b, "\"");
+	free(n);
+	return b.s;
+}
+
+static void
+add_field(struct hdr *h, const char *text)
+{
+	struct str	b = { NULL, 0, 0 };
+	size_t		nl = field_name(text, strlen(text));
+
+	str_add(&b, "", 0);
+	(void)fold(text, strlen(text), &b);
+	field_add(h, b.s, b.len, nl);
+	free(b.s);
+}
+
+/* From: from the envelope sender, the name from -F else GECOS. */
+static void
+add_from(struct hdr *h, const struct msgopts *o)
+{
+	struct passwd	*pw;
+	char		*name, *ph, *addr, *t;
+
+	if (o->sender != NULL && *o->sender != '\0')
+		addr = addr_qualify(o->sender, o->maildomain);
+	else {
+		pw = getpwuid(getuid());
+		xasprintf(&t, "%s", pw != NULL ? pw->pw_name : "postmaster");
+		addr = addr_qualify(t, o->maildomain);
+		free(t);
+	}
+	name = o->fullname != NULL ? xstrdup(o->fullname) : gecos_name();
+	if (name != NULL && name[strspn(name, " \t")] != '\0') {
+		ph = phrase(name);
+		xasprintf(&t, "From: %s <%s>", ph, addr);
+		free(ph);
+	} else
+		xasprintf(&t, "From: %s", addr);
+	add_field(h, t);
+	free(t);
+	free(name);
+	free(addr);
+}
+
+/* --- -t ---------------------------------------------------------------- */
+
+static int
+is_resent(const struct field *f)
+{
+	return f->namelen > 7 && strncasecmp(f->text, "Resent-", 7) == 0;
+}
+
+static void
+add_rcpt(struct msg *m, const char *a)
+{
+	size_t	i;
+
+	for (i = 0; i < m->nrcpt; i++)
+		if (addr_same(m->rcpts[i], a))
+			return;
+	m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1, sizeof(char *));
+	m->rcpts[m->nrcpt++] = xstrdup(a);
+}
+
+/*
+ * -t: the recipients of To, Cc and Bcc; where Resent- fields exist, only
+ * those of the newest block, the first one from the top (RFC 5322
+ * section 3.6.6: each resending prepends its block, and every block has
+ * one Resent-Date, so a second one starts the next block).
+ */
+static int
+extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
+    struct err *e)
+{
+	static const char *const plain[] = { "To", "Cc", "Bcc", NULL };
+	static const char *const resent[] = {
+		"Resent-To", "Resent-Cc", "Resent-Bcc", NULL
+	};
+	const char *const	*list = plain;
+	struct addrlist		 l;
+	size_t			 i, j, first = 0, end = h->n;
+	char			*name, *a;
+
+	for (i = 0; i < h->n; i++)
+		if (is_resent(&h->f[i])) {
+			for (first = end = i; end < h->n &&
+			    is_resent(&h->f[end]); end++)
+				if (end > first && name_is(&h->f[end],
+				    "Resent-Date"))
+					break;	/* the next block's */
+			list = resent;
+			break;
+		}
+	for (i = first; i < end; i++) {
+		if (!in_list(&h->f[i], list))
+			continue;
+		xasprintf(&name, "%.*s", (int)h->f[i].namelen, h->f[i].text);
+		if (addr_parse(field_value(&h->f[i]), name, &l, e) == -1) {
+			free(name);
+			return -1;
+		}
+		free(name);
+		for (j = 0; j < l.n; j++) {
+			a = l.v[j].bare ? addr_qualify(l.v[j].spec,
+			    o->maildomain) : xstrdup(l.v[j].spec);
+			add_rcpt(m, a);
+			free(a);
+		}
+		addr_free(&l);
+	}
+	return 0;
+}
+
+/* --- the fix-ups ------------------------------------------------------- */
+
+/*
+ * An 8-bit body without MIME headers is declared (RFC 2045 section 6.2,
+ * RFC 6152); one with a Content-Type but no encoding gets "8bit", which
+ * is what it is.
+ */
+static void
+mime_fix(struct hdr *h, const struct bodyinfo *b)
+{
+	ssize_t		 ct;
+	const char	*v;
+	char		*t;
+
+	if (!b->eightbit || hdr_find(h, "Content-Transfer-Encoding") != -1)
+		return;
+	if ((ct = hdr_find(h, "Content-Type")) == -1 &&
+	    hdr_find(h, "MIME-Version") == -1) {
+		add_field(h, "MIME-Version: 1.0");
+		xasprintf(&t, "Content-Type: text/plain; charset=%s",
+		    b->utf8 ? "utf-8" : "unknown-8bit");
+		add_field(h, t);
+		free(t);
+		add_field(h, "Content-Transfer-Encoding: 8bit");
+		return;
+	}
+	if (ct == -1)
+		return;
+	v = field_value(&h->f[ct]);
+	v += strspn(v, " \t\r\n");
+	if (strncasecmp(v, "multipart/", 10) != 0 &&
+	    strncasecmp(v, "message/", 8) != 0)
+		add_field(h, "Content-Transfer-Encoding: 8bit");
+}
+
+static int
+fix_fields(struct hdr *h, const struct msgopts *o, struct err *e)
+{
+	struct field	*f;
+	size_t		 i;
+	int		 rc;
+
+	for (i = 0; i < h->n; i++) {
+		f = &h->f[i];
+		if (f->gone)
+			continue;
+		if (in_list(f, addr_fields))
+			rc = fix_address(f, o->maildomain, e);
+		else if (in_list(f, structured))
+			rc = fix_unfoldable(f, e);
+		else
+			rc = fix_unstructured(f, e);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+fixup(struct hdr *h, const struct msgopts *o, const struct bodyinfo *b,
+    struct msg *m, struct err *e)
+{
+	char	buf[512], *t;
+
+	if (o->extract && extract_rcpts(h, o, m, e) == -1)
+		return -1;
+	hdr_remove(h, "Return-Path");
+	hdr_remove(h, "Content-Length");
+	if (!o->keep_bcc) {
+		hdr_remove(h, "Bcc");
+		hdr_remove(h, "Resent-Bcc");
+	}
+	if (o->undisclosed) {
+		hdr_remove(h, "To");
+		hdr_remove(h, "Cc");
+		hdr_remove(h, "Bcc");
+	}
+	if (o->set_from == MSG_ON)
+		hdr_remove(h, "From");
+	if (fix_fields(h, o, e) == -1)
+		return -1;
+	if (o->set_from != MSG_OFF && hdr_find(h, "From") == -1)
+		add_from(h, o);
+	if (o->set_date != MSG_OFF && hdr_find(h, "Date") == -1) {
+		msg_date(o->now, buf, sizeof(buf));
+		xasprintf(&t, "Date: %s", buf);
+		add_field(h, t);
+		free(t);
+	}
+	if (o->set_msgid != MSG_OFF && hdr_find(h, "Message-ID") == -1) {
+		msg_msgid(o->now, o->maildomain, buf, sizeof(buf));
+		xasprintf(&t, "Message-ID: %s", buf);
+		add_field(h, t);
+		free(t);
+	}
+	if (hdr_find(h, "To") == -1 && hdr_find(h, "Cc") == -1)
+		add_field(h, "To: undisclosed-recipients:;");
+	mime_fix(h, b);
+	return 0;
+}
+
+/* The header block as it goes out, ending in the empty line. */
+static char *
+hdr_text(const struct hdr *h, size_t *len)
+{
+	struct str	b = { NULL, 0, 0 };
+	size_t		i;
+
+	str_add(&b, "", 0);
+	for (i = 0; i < h->n; i++) {
+		if (h->f[i].gone)
+			continue;
+		str_add(&b, h->f[i].text, h->f[i].len);
+		str_add(&b, "\r\n", 2);
+	}
+	str_add(&b, "\r\n", 2);
+	*len = b.len;
+	return b.s;
+}
+
+static void
+hdr_free(struct hdr *h)
+{
+	size_t	i;
+
+	for (i = 0; i < h->n; i++)
+		free(h->f[i].text);
+	free(h->f);
+	memset(h, 0, sizeof(*h));
+}
+
+/* --- MIME: which parts to re-encode ------------------------------------ */
+
+/* A file read as lines, in pieces of at most MSG_IOSZ bytes. */
+struct lr {
+	int		 fd;
+	off_t		 off;		/* file offset of buf[0] */
+	char		 buf[MSG_IOSZ];
+	size_t		 pos, len;
+	int		 eof;
+};
+
+static int
+lr_fill(struct lr *r, struct err *e)
+{
+	ssize_t	n;
+
+	if (r->pos > 0) {
+		memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+		r->off += (off_t)r->pos;
+		r->len -= r->pos;
+		r->pos = 0;
+	}
+	while (r->len < sizeof(r->buf) && !r->eof) {
+		n = pread(r->fd, r->buf + r->len, sizeof(r->buf) - r->len,
+		    r->off + (off_t)r->len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return err_set(e, ERR_IO, "reading the message: %s",
+			    strerror(errno));
+		if (n == 0)
+			r->eof = 1;
+		r->len += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The next piece of a line: it ends the line (*eol) or the line goes on.
+ * The first piece of a line holds all of it up to MSG_IOSZ bytes, enough
+ * for any boundary line.  Returns 0 at the end of the file.
+ */
+static int
+lr_next(struct lr *r, const char **p, size_t *n, int *eol, off_t *at,
+    struct err *e)
+{
+	char	*nl;
+
+	nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+	if (nl == NULL && !r->eof) {
+		if (lr_fill(r, e) == -1)
+			return -1;
+		nl = memchr(r->buf + r->pos, '\n', r->len - r->pos);
+	}
+	if (r->pos == r->len)
+		return 0;
+	*at = r->off + (off_t)r->pos;
+	*p = r->buf + r->pos;
+	*n = nl != NULL ? (size_t)(nl + 1 - *p) : r->len - r->pos;
+	*eol = nl != NULL || r->eof;
+	r->pos += *n;
+	return 1;
+}
+
+/* A leaf part to re-encode: its header, its body up to the boundary. */
+struct recode {
+	off_t		 hoff;		/* -1: the top-level header */
+	off_t		 boff, eoff;
+};
+
+enum scstate { SC_HDR, SC_LEAF, SC_SKIP };
+
+struct scan {
+	int		 downgrade;
+	char		 bnd[MIME_DEPTH][BND_MAX + 1];
+	size_t		 depth;
+	enum scstate	 state;
+	struct str	 hbuf;		/* the header of the part being read */
+	int		 hover;		/* it was too long to keep */
+	off_t		 hoff;
+	struct recode	 cur;
+	int		 identity;	/* 7bit, 8bit, binary or none */
+	int		 cur8;
+	size_t		 curmax, col;
+	struct recode	*rv;
+	size_t		 nrv;
+};
+
+#define PARTHDR_MAX	65536
+
+/* Where the line at i ends (its CR, or n). */
+static size_t
+line_end(const char *h, size_t n, size_t i)
+{
+	while (i < n && h[i] != '\r' && h[i] != '\n')
+		i++;
+	return i;
+}
+
+static size_t
+next_line(const char *h, size_t n, size_t i)
+{
+	i = line_end(h, n, i);
+	if (i < n && h[i] == '\r')
+		i++;
+	if (i < n && h[i] == '\n')
+		i++;
+	return i;
+}
+
+/* The unfolded value of the first field name in header text h, or NULL. */
+static char *
+hdr_get(const char *h, size_t n, const char *name)
+{
+	size_t	i, k, nl = strlen(name), len;
+
+	for (i = 0; i < n; i = next_line(h, n, i)) {
+		if (n - i <= nl || strncasecmp(h + i, name, nl) != 0 ||
+		    h[i + nl] != ':')
+			continue;
+		for (k = next_line(h, n, i); k < n && (h[k] == ' ' ||
+		    h[k] == '\t'); k = next_line(h, n, k))
+			;
+		return unfold(h + i + nl + 1, k - (i + nl + 1), &len);
+	}
+	return NULL;
+}
+
+static const char *
+skip_cfws(const char *p)
+{
+	int	depth;
+
+	for (;;) {
+		p += strspn(p, " \t");
+		if (*p != '(')
+			return p;
+		for (depth = 0; *p != '\0'; p++) {
+			if (*p == '\\' && p[1] != '\0')
+				p++;
+			else if (*p == '(')
+				depth++;
+			else if (*p == ')' && --depth == 0) {
+				p++;
+				break;
+			}
+		}
+	}
+}
+
+/* A MIME token (RFC 2045 section 5.1), lowercased into buf. */
+static const char *
+token(const char *p, char *buf, size_t sz)
+{
+	size_t	k = 0;
+
+	while (*p != '\0' && (unsigned char)*p > 32 && (unsigned char)*p < 127 &&
+	    strchr("()<>@,;:\\\"[]?=", *p) == NULL) {
+		if (k + 1 < sz)
+			buf[k++] = (char)tolower((unsigned char)*p);
+		p++;
+	}
+	buf[k] = '\0';
+	return p;
+}
+
+/* The media type of a Content-Type value, and its boundary parameter. */
+static void
+ctype(const char *v, char *type, size_t tsz, char *bnd, size_t bsz)
+{
+	const char	*p = skip_cfws(v);
+	char		 name[64], val[BND_MAX + 2];
+	size_t		 k;
+
+	p = token(p, type, tsz);	/* '/' is a token character here */
+	*bnd = '\0';
+	while ((p = strchr(p, ';')) != NULL) {
+		p = token(skip_cfws(p + 1), name, sizeof(name));
+		p = skip_cfws(p);
+		if (*p != '=')
+			continue;
+		p = skip_cfws(p + 1);
+		k = 0;
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				if (k + 1 < sizeof(val))
+					val[k++] = *p;
+			}
+			val[k] = '\0';
+		} else {
+			while (*p != '\0' && *p != ';' && *p != ' ' &&
+			    *p != '\t' && k + 1 < sizeof(val))
+				val[k++] = *p++;
+			val[k] = '\0';
+		}
+		if (strcmp(name, "boundary") == 0 && k > 0 && k <= BND_MAX)
+			(void)strlcpy(bnd, val, bsz);
+	}
+}
+
+/* An entity's header is complete: a multipart, a message, or a leaf. */
+static void
+decide(struct scan *sc, const char *h, size_t n, off_t hoff, off_t next)
+{
+	char	 type[128] = "", bnd[BND_MAX + 1] = "", cte[32] = "", *v;
+
+	if ((v = hdr_get(h, n, "Content-Type")) != NULL) {
+		ctype(v, type, sizeof(type), bnd, sizeof(bnd));
+		free(v);
+	}
+	if ((v = hdr_get(h, n, "Content-Transfer-Encoding")) != NULL) {
+		(void)token(skip_cfws(v), cte, sizeof(cte));
+		free(v);
+	}
+	sc->hbuf.len = 0;
+	sc->hover = 0;
+	if (strncmp(type, "multipart/", 10) == 0 && *bnd != '\0' &&
+	    sc->depth < MIME_DEPTH) {
+		(void)strlcpy(sc->bnd[sc->depth++], bnd, BND_MAX + 1);
+		sc->state = SC_SKIP;		/* the preamble */
+		return;
+	}
+	if (strcmp(type, "message/rfc822") == 0 ||
+	    strcmp(type, "message/global") == 0) {
+		sc->state = SC_HDR;		/* the enclosed message */
+		sc->hoff = next;
+		return;
+	}
+	sc->state = SC_LEAF;
+	sc->identity = *cte == '\0' || strcmp(cte, "7bit") == 0 ||
+	    strcmp(cte, "8bit") == 0 || strcmp(cte, "binary") == 0;
+	sc->cur.hoff = hoff;
+	sc->cur.boff = next;
+	sc->cur8 = 0;
+	sc->curmax = sc->col = 0;
+}
+
+/*
+ * The end of a leaf.  Only parts in an identity encoding can be re-encoded
+ * (RFC 2045 section 6.4: no nested encodings).
+ */
+static void
+finish_leaf(struct scan *sc, off_t eoff)
+{
+	sc->state = SC_SKIP;
+	if (!sc->identity || !(sc->curmax > LINE_MAX_OCTETS ||
+	    (sc->downgrade && sc->cur8)))
+		return;
+	sc->rv = xreallocarray(sc->rv, sc->nrv + 1, sizeof(*sc->rv));
+	sc->cur.eoff = eoff;
+	sc->rv[sc->nrv++] = sc->cur;
+}
+
+/*
+ * Whether line p is a boundary of an open multipart, innermost first
+ * (RFC 2046 section 5.1.1: "--" boundary ["--"] LWSP CRLF).
+ */
+static int
+boundary_level(const struct scan *sc, const char *p, size_t n, int *close)
+{
+	size_t	k, bl, i;
+
+	for (k = sc->depth; k-- > 0; ) {
+		bl = strlen(sc->bnd[k]);
+		if (n < 2 + bl || memcmp(p + 2, sc->bnd[k], bl) != 0)
+			continue;
+		i = 2 + bl;
+		*close = n - i >= 2 && p[i] == '-' && p[i + 1] == '-';
+		if (*close)
+			i += 2;
+		while (i < n && (p[i] == ' ' || p[i] == '\t'))
+			i++;
+		if (i == n || (n - i == 2 && p[i] == '\r') ||
+		    (n - i == 1 && p[i] == '\n'))
+			return (int)k;
+	}
+	return -1;
+}
+
+static void
+scan_piece(struct scan *sc, const char *p, size_t n, int bol, int eol,
+    off_t at)
+{
+	size_t	i;
+	int	k, close;
+
+	if (bol && eol && sc->depth > 0 && n >= 2 && p[0] == '-' &&
+	    p[1] == '-' && (k = boundary_level(sc, p, n, &close)) != -1) {
+		if (sc->state == SC_LEAF)
+			finish_leaf(sc, at);
+		sc->depth = (size_t)k + (close ? 0 : 1);
+		sc->state = close ? SC_SKIP : SC_HDR;
+		sc->hbuf.len = 0;
+		sc->hover = 0;
+		sc->hoff = at + (off_t)n;
+		return;
+	}
+	if (sc->state == SC_HDR) {
+		if (bol && n == 2 && p[0] == '\r' && p[1] == '\n') {
+			if (sc->hover)
+				sc->hbuf.len = 0;
+			decide(sc, sc->hbuf.s, sc->hbuf.len, sc->hoff,
+			    at + 2);
+			if (sc->hover && sc->state == SC_LEAF)
+				sc->identity = 0;
+		} else if (sc->hbuf.len + n > PARTHDR_MAX)
+			sc->hover = 1;
+		else
+			str_add(&sc->hbuf, p, n);
+	} else if (sc->state == SC_LEAF) {
+		if (bol)
+			sc->col = 0;
+		for (i = 0; i < n && !sc->cur8; i++)
+			if ((unsigned char)p[i] >= 0x80)
+				sc->cur8 = 1;
+		sc->col += n;
+		if (eol && p[n - 1] == '\n')
+			sc->col -= n >= 2 && p[n - 2] == '\r' ? 2 : 1;
+		if (sc->col > sc->curmax)
+			sc->curmax = sc->col;
+	}
+}
+
+/* Find the leaf parts that need re-encoding. */
+static int
+scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
+    struct err *e)
+{
+	struct lr	*r;
+	const char	*p;
+	size_t		 n;
+	off_t		 at, end = start;
+	int		 eol, bol = 1, rc;
+
+	r = xcalloc(1, sizeof(*r));
+	r->fd = fd;
+	r->off = start;
+	decide(sc, top, toplen, -1, start);
+	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1) {
+		scan_piece(sc, p, n, bol, eol, at);
+		bol = eol;
+		end = at + (off_t)n;
+	}
+	if (rc == 0 && sc->state == SC_LEAF)
+		finish_leaf(sc, end);
+	free(r);
+	return rc;
+}
+
+/* --- writing the prepared file ----------------------------------------- */
+
+static int
+out_flush(struct out *o, struct err *e)
+{
+	if (write_all(o->fd, o->buf, o->len, e) == -1)
+		return -1;
+	o->size += (off_t)o->len;
+	o->len = 0;
+	return 0;
+}
+
+/* Output, keeping what the client needs: 8-bit or not, longest line. */
+static int
+out_put(struct out *o, const char *p, size_t n, struct err *e)
+{
+	size_t	i, k;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c == '\n') {
+			if (o->col > 0)
+				o->col--;	/* the CR */
+			if (o->col > o->maxline)
+				o->maxline = o->col;
+			o->col = 0;
+		} else {
+			o->col++;
+			o->eightbit |= c >= 0x80;
+		}
+	}
+	while (n > 0) {
+		k = sizeof(o->buf) - o->len;
+		if (k > n)
+			k = n;
+		memcpy(o->buf + o->len, p, k);
+		o->len += k;
+		p += k;
+		n -= k;
+		if (o->len == sizeof(o->buf) && out_flush(o, e) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+copy_range(int in, off_t from, off_t to, struct out *o, struct err *e)
+{
+	char	buf[MSG_IOSZ];
+	ssize_t	n;
+	size_t	want;
+
+	while (from < to) {
+		want = to - from > (off_t)sizeof(buf) ? sizeof(buf) :
+		    (size_t)(to - from);
+		if ((n = pread(in, buf, want, from)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return err_set(e, ERR_IO, "reading the message: %s",
+			    n == 0 ? "short file" : strerror(errno));
+		if (out_put(o, buf, (size_t)n, e) == -1)
+			return -1;
+		from += n;
+	}
+	return 0;
+}
+
+/* Quoted-printable (RFC 2045 section 6.7), a byte at a time. */
+struct qp {
+	int		 pend;		/* white space not yet known to be
+					   at the end of the line, or -1 */
+	size_t		 col;
+};
+
+static int
+qp_put(struct qp *q, struct out *o, const char *s, size_t w, struct err *e)
+{
+	/* Rule 5: lines of at most 76 characters, "=" included. */
+	if (q->col + w > QP_LINE - 1) {
+		if (out_put(o, "=\r\n", 3, e) == -1)
+			return -1;
+		q->col = 0;
+	}
+	q->col += w;
+	return out_put(o, s, w, e);
+}
+
+static int
+qp_hex(struct qp *q, struct out *o, unsigned char c, struct err *e)
+{
+	static const char	hex[] = "0123456789ABCDEF";
+	char			t[3];
+
+	t[0] = '=';
+	t[1] = hex[c >> 4];
+	t[2] = hex[c & 15];
+	return qp_put(q, o, t, 3, e);
+}
+
+static int
+qp_byte(struct qp *q, struct out *o, unsigned char c, struct err *e)
+{
+	char	ch = (char)c;
+
+	if (q->pend != -1) {
+		ch = (char)q->pend;
+		q->pend = -1;
+		if (qp_put(q, o, &ch, 1, e) == -1)
+			return -1;
+		ch = (char)c;
+	}
+	if (c == ' ' || c == '\t') {
+		q->pend = c;	/* rule 3: encoded only at a line end */
+		return 0;
+	}
+	if (c >= 33 && c <= 126 && c != '=')
+		return qp_put(q, o, &ch, 1, e);
+	return qp_hex(q, o, c, e);
+}
+
+static int
+qp_eol(struct qp *q, struct out *o, struct err *e)
+{
+	if (q->pend != -1 && qp_hex(q, o, (unsigned char)q->pend, e) == -1)
+		return -1;
+	q->pend = -1;
+	q->col = 0;
+	return out_put(o, "\r\n", 2, e);
+}
+
+/* The body of a part, [from, to), as quoted-printable; CRLF stay hard. */
+static int
+qp_range(int in, off_t from, off_t to, struct out *o, struct err *e)
+{
+	struct lr	*r;
+	struct qp	 q = { -1, 0 };
+	const char	*p;
+	size_t		 n, i;
+	off_t		 at;
+	int		 eol, rc;
+
+	r = xcalloc(1, sizeof(*r));
+	r->fd = in;
+	r->off = from;
+	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1 && at < to) {
+		if (at + (off_t)n > to)
+			n = (size_t)(to - at);
+		if (eol && n > 0 && p[n - 1] == '\n')
+			n -= n > 1 && p[n - 2] == '\r' ? 2 : 1;
+		else
+			eol = 0;
+		for (i = 0; i < n; i++)
+			if (qp_byte(&q, o, (unsigned char)p[i], e) == -1)
+				goto fail;
+		if (eol && qp_eol(&q, o, e) == -1)
+			goto fail;
+	}
+	if (rc != -1 && q.pend != -1 && qp_eol(&q, o, e) == -1)
+		goto fail;
+	free(r);
+	return rc == -1 ? -1 : 0;
+fail:
+	free(r);
+	return -1;
+}
+
+/*
+ * The header of a re-encoded part: its Content-Transfer-Encoding
+ * replaced; at the top level MIME-Version added if missing (RFC 2045
+ * section 4), or the encoding would mean nothing.
+ */
+static void
+recode_header(const char *h, size_t n, int top, struct str *out)
+{
+	size_t	i, j;
+	int	skip = 0;
+	char	*v;
+
+	for (i = 0; i < n; i = j) {
+		j = next_line(h, n, i);
+		if (line_end(h, n, i) == i)
+			break;			/* the empty line */
+		if (h[i] != ' ' && h[i] != '\t')
+			skip = j - i > 26 && strncasecmp(h + i,
+			    "Content-Transfer-Encoding:", 26) == 0;
+		if (!skip)
+			str_add(out, h + i, j - i);
+	}
+	if (top && (v = hdr_get(h, n, "MIME-Version")) == NULL)
+		str_adds(out, "MIME-Version: 1.0\r\n");
+	else if (top)
+		free(v);
+	str_adds(out, "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+}
+
+static int
+write_recoded(int in, const struct recode *rc, struct out *o, struct err *e)
+{
+	struct str	 s = { NULL, 0, 0 };
+	char		*h;
+	size_t		 hl = (size_t)(rc->boff - rc->hoff);
+	ssize_t		 n;
+	int		 ret = -1;
+
+	h = xcalloc(1, hl + 1);
+	if ((n = pread(in, h, hl, rc->hoff)) != (ssize_t)hl)
+		err_set(e, ERR_IO, "reading the message: %s", n == -1 ?
+		    strerror(errno) : "short file");
+	else {
+		str_add(&s, "", 0);
+		recode_header(h, hl, 0, &s);
+		ret = out_put(o, s.s, s.len, e);
+	}
+	free(s.s);
+	free(h);
+	if (ret == 0)
+		ret = qp_range(in, rc->boff, rc->eoff, o, e);
+	return ret;
+}
+
+/*
+ * Write the prepared file: the top-level header block (in memory), then
+ * the body from in at start, with the parts in sc->rv re-encoded.
+ */
+static int
+xform(int in, off_t start, off_t end, const char *top, size_t toplen,
+    const struct scan *sc, struct out *o, struct err *e)
+{
+	struct str	 s = { NULL, 0, 0 };
+	size_t		 i = 0;
+	off_t		 pos = start;
+	int		 rc;
+
+	if (sc->nrv > 0 && sc->rv[0].hoff == -1) {
+		str_add(&s, "", 0);
+		recode_header(top, toplen, 1, &s);
+		rc = out_put(o, s.s, s.len, e);
+		free(s.s);
+		if (rc == -1 || qp_range(in, start, sc->rv[0].eoff, o, e) == -1)
+			return -1;
+		pos = sc->rv[0].eoff;
+		i = 1;
+	} else if (out_put(o, top, toplen, e) == -1)
+		return -1;
+	for (; i < sc->nrv; i++) {
+		if (copy_range(in, pos, sc->rv[i].hoff, o, e) == -1 ||
+		    write_recoded(in, &sc->rv[i], o, e) == -1)
+			return -1;
+		pos = sc->rv[i].eoff;
+	}
+	if (copy_range(in, pos, end, o, e) == -1)
+		return -1;
+	return out_flush(o, e);
+}
+
+/* Scan in from start, then write the prepared file into m. */
+static int
+prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
+    struct msg *m, struct err *e)
+{
+	struct scan	*sc;
+	struct out	*o;
+	off_t		 end;
+	int		 rc = -1;
+
+	if ((end = lseek(in, 0, SEEK_END)) == -1)
+		return err_set(e, ERR_IO, "temporary file: %s",
+		    strerror(errno));
+	sc = xcalloc(1, sizeof(*sc));
+	o = xcalloc(1, sizeof(*o));
+	sc->downgrade = downgrade;
+	if (scan(sc, in, start, top, toplen, e) == -1)
 		goto out;
-	if (lseek(m->fd, 0, SEEK_SET) == -1) {
+	if ((o->fd = tmp_open(e)) == -1)
+		goto out;
+	if (xform(in, start, end, top, toplen, sc, o, e) == -1) {
+		close(o->fd);
+		goto out;
+	}
+	if (lseek(o->fd, 0, SEEK_SET) == -1) {
 		err_set(e, ERR_IO, "temporary file: %s", strerror(errno));
+		close(o->fd);
 		goto out;
 	}
+	m->fd = o->fd;
+	m->size = o->size;
+	m->eightbit = o->eightbit;
+	m->maxline = o->maxline;
 	rc = 0;
 out:
+	free(sc->hbuf.s);
+	free(sc->rv);
+	free(sc);
+	free(o);
+	return rc;
+}
+
+/* --- entry points ------------------------------------------------------ */
+
+/*
+ * Read the message from fd and prepare it: header fix-ups, -t
+ * recipients (m->rcpts), the body with over-long lines re-encoded.
+ */
+int
+msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
+{
+	struct reader	*r;
+	char		*top = NULL;
+	size_t		 toplen;
+	int		 rc = -1;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+	r = xcalloc(1, sizeof(*r));
+	r->opts = opts;
+	r->lineno = 1;
+	r->inhdr = 1;
+	r->body.utf8 = 1;
+	if ((r->fd = tmp_open(e)) == -1)
+		goto out;
+	if (read_input(r, fd, e) == -1 ||
+	    fixup(&r->h, opts, &r->body, m, e) == -1)
+		goto out;
+	top = hdr_text(&r->h, &toplen);
+	if (toplen > HDR_MAX + 4096)
+		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
+		    "the fix-ups");
+	else
+		rc = prepare(r->fd, 0, top, toplen, 0, m, e);
+out:
+	if (r->fd != -1)
+		close(r->fd);
+	free(top);
+	free(r->line);
+	hdr_free(&r->h);
 	free(r);
 	if (rc == -1)
 		msg_close(m);
 	return rc;
 }
 
+/*
+ * The copy of in for a server without 8BITMIME: every 8-bit leaf part in
+ * an identity encoding re-encoded quoted-printable, boundaries and other
+ * parts untouched (RFC 6152 section 3 leaves the conversion to us).
+ */
+int
+msg_downgrade(const struct msg *in, struct msg *out, struct err *e)
+{
+	struct str	h = { NULL, 0, 0 };
+	char		buf[4096];
+	ssize_t		n;
+	char		*p;
+	size_t		toplen = 0;
+	int		rc;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	while (toplen == 0) {
+		if ((n = pread(in->fd, buf, sizeof(buf), (off_t)h.len)) == -1 &&
+		    errno == EINTR)
+			continue;
+		if (n <= 0 || h.len > 2 * HDR_MAX) {
+			free(h.s);
+			return err_set(e, ERR_IO, "the prepared message has "
+			    "no header block");
+		}
+		str_add(&h, buf, (size_t)n);
+		if (h.len >= 2 && memcmp(h.s, "\r\n", 2) == 0)
+			toplen = 2;
+		else if ((p = strstr(h.s, "\r\n\r\n")) != NULL)
+			toplen = (size_t)(p - h.s) + 4;
+	}
+	rc = prepare(in->fd, (off_t)toplen, h.s, toplen, 1, out, e);
+	free(h.s);
+	return rc;
+}
+
 void
 msg_close(struct msg *m)
 {
+	size_t	i;
+
 	if (m->fd != -1)
 		close(m->fd);
 	m->fd = -1;
+	for (i = 0; i < m->nrcpt; i++)
+		free(m->rcpts[i]);
+	free(m->rcpts);
+	m->rcpts = NULL;
+	m->nrcpt = 0;
 }

@@ -809,6 +809,30 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 }
 
 /*
+ * The last EHLO is in: a server without 8BITMIME gets a copy of the
+ * message with its 8-bit parts quoted-printable (RFC 6152 section 3),
+ * before SIZE and MAIL FROM are computed from it.
+ */
+static int
+deliver_any(struct session *s, struct envelope *env, const struct msg *m,
+    struct err *e)
+{
+	struct msg	dm;
+	int		rc;
+
+	if (!m->eightbit || s->caps.eightbitmime)
+		return deliver(s, env, m, e);
+	log_debug("no 8BITMIME: re-encoding the 8-bit parts");
+	if (msg_downgrade(m, &dm, e) == -1) {
+		quit(s);
+		return -1;
+	}
+	rc = deliver(s, env, &dm, e);
+	msg_close(&dm);
+	return rc;
+}
+
+/*
  * Open a session with the first host of the account's list that works.
  * The next host is tried after a failure that another host may not have:
  * no connection, a timeout, a 4xx greeting or EHLO, a TLS failure.
@@ -886,7 +910,7 @@ smtp_send(const struct account *a, struct envelope *env, const struct msg *m,
 		return -1;
 	hosts = xstrdup(a->host);
 	if (open_any(s, hosts, e) == 0)
-		rc = deliver(s, env, m, e);
+		rc = deliver_any(s, env, m, e);
 	free(hosts);
 	session_free(s);
 	return rc;

@@ -89,6 +89,11 @@ for t in "$B"/t_*; do
 	fi
 done
 
+# The oracle: Python's email package judges message preparation.
+$PY tests/oracle/oracle.py "$B/msgprep" > "$out" 2>&1
+cat "$out"
+count oracle "$out"
+
 $PY tests/selftest_smtpd.py > "$out" 2>&1
 cat "$out"
 count selftest "$out"
