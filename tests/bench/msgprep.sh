@@ -1,13 +1,13 @@
 #!/bin/sh
 # Benchmark: prepare a 200 MB message (8-bit text, a few over-long lines
-# so the quoted-printable pass runs too) with obj/msgprep and report wall
+# so the quoted-printable pass runs too) with build/msgprep and report wall
 # time and peak RSS.  The target is a peak RSS under 8 MB: memory must
 # not grow with the size of the message.  Never run by make check.
 #
 # usage: tests/bench/msgprep.sh [path/to/msgprep] [megabytes]
 set -eu
 
-prep=${1:-obj/msgprep}
+prep=${1:-build/msgprep}
 mb=${2:-200}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
