@@ -2,8 +2,10 @@
 #
 # make demo: no configuration needed.  Starts the project's scripted SMTP
 # server on loopback with STARTTLS and AUTH, sends the tutorial's message
-# (UTF-8 display name and subject, multipart/alternative) through postern
-# with -v, shows the message as the server received it, and stops.
+# (UTF-8 display names and subject as raw 8-bit text, the way PHP mail()
+# passes them; multipart/alternative) through postern with -v, shows the
+# message as the server received it, with the headers postern encoded and
+# added, and stops.
 
 set -eu
 
@@ -65,12 +67,16 @@ user demo@example.org
 password demo-password
 from demo@example.org
 domain demo.example
+maildomain example.org
 EOF
 
-echo "=== postern -v: the SMTP session (AUTH payload redacted) ==="
+"$py" "$top/tests/demo/tutorial.py" > "$tmp/message" 2> "$tmp/tutorial"
+echo "=== the message handed to postern (raw UTF-8 headers) ==="
+sed -n '1,3p' "$tmp/message"
+echo
+echo "=== postern -v -t: the SMTP session (AUTH payload redacted) ==="
 status=0
-"$py" "$top/tests/demo/tutorial.py" |
-    "$bin" -v -C "$tmp/postern.conf" admin@example.net 2>&1 || status=$?
+"$bin" -v -C "$tmp/postern.conf" -t < "$tmp/message" 2>&1 || status=$?
 echo "=== postern exited $status ==="
 
 kill -TERM "$pid"
@@ -80,4 +86,6 @@ pid=
 echo
 echo "=== the message as the server received it ==="
 tr -d '\r' < "$tmp/srv/data.1"
+echo
+cat "$tmp/tutorial"
 exit "$status"
