@@ -853,6 +853,10 @@ class Server:
     def serve(self, lsock):
         sock, _ = lsock.accept()
         sock.settimeout(SEND_TIMEOUT)  # reads wait in select(); this bounds sendall()
+        # Each reply is its own send(): without this, Nagle would hold the
+        # second reply of a pipelined group until the client's delayed ACK,
+        # a round trip that is the server's, not the client's.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connections += 1
         Session(self, sock, self.config_for(self.connections)).run()
 
