@@ -559,6 +559,11 @@ def main():
                  pt.case("d", sh.smtps, False, "plain", "PLAIN", "smtps")),
                 ("e starttls-auth-on",
                  pt.case("e", sh.sub, True, "on", None, "submission")),
+                ("g smtps-login",
+                 pt.case("g", sh.smtps, False, "login", "LOGIN", "smtps")),
+                ("h smtps-scram-sha-256",
+                 pt.case("h", sh.smtps, False, "scram-sha-256",
+                         "SCRAM-SHA-256", "smtps")),
                 ("f wrong-password", pt.case_wrong_password("f")),
             ]
         cases.append(("no outbound delivery in the maillog",
