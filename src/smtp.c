@@ -403,7 +403,11 @@ auth_exchange(struct session *s, struct sasl *sasl, struct err *e)
 		if (auth_respond(s, "", out, outlen, e) == -1)
 			return -1;
 	}
-	return sasl_done(sasl, e);
+	if (sasl_done(sasl, e) == -1) {
+		quit(s);	/* authenticated, but not to our satisfaction */
+		return -1;
+	}
+	return 0;
 }
 
 /*
