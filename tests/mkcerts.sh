@@ -6,6 +6,7 @@
 #   ca.pem ca.key                 the test CA
 #   good.pem good.key             CN=localhost, SAN DNS:localhost IP:127.0.0.1, by the CA
 #   expired.pem expired.key       the same names, by the CA, valid only in 2020
+#   notyet.pem notyet.key         the same names, by the CA, valid from December 2099
 #   wronghost.pem wronghost.key   SAN DNS:wrong.example only, by the CA
 #   selfsigned.pem selfsigned.key the names of good, but self-signed
 #   client.pem client.key         a TLS client certificate, by the CA
@@ -130,11 +131,12 @@ signed() {
 selfsigned ca "postern test CA" ca_ext
 signed good localhost good_ext -days 3650
 signed expired localhost good_ext -startdate 20200101000000Z -enddate 20200201000000Z
+signed notyet localhost good_ext -startdate 20991201000000Z -enddate 21000101000000Z
 signed wronghost wrong.example wronghost_ext -days 3650
 selfsigned selfsigned localhost selfsigned_ext
 signed client "postern test client" client_ext -days 3650
 
-for name in good expired wronghost selfsigned client ca; do
+for name in good expired notyet wronghost selfsigned client ca; do
     mv "$tmp/$name.key" "$dir/$name.key"
     mv "$tmp/$name.pem" "$dir/$name.pem"
 done

@@ -55,7 +55,7 @@ def cert_facts(certs):
     """@FPR_NAME@ (SHA-256, AB:CD:...) and @NOTAFTER_NAME@ (as OpenSSL
     prints it) of each test certificate: they change with every mkcerts."""
     subs = {}
-    for name in ('good', 'expired', 'wronghost', 'selfsigned', 'ca'):
+    for name in ('good', 'expired', 'notyet', 'wronghost', 'selfsigned', 'ca'):
         out = subprocess.run(
             ['openssl', 'x509', '-noout', '-fingerprint', '-sha256', '-enddate',
              '-in', os.path.join(certs, name + '.pem')],
