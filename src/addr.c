@@ -181,8 +181,9 @@ quoted(struct parser *p, struct word *w)
 
 		if (c == '\\' && p->i + 1 < p->n)
 			c = p->s[++p->i];
-		else if (c == '\r' || c == '\n')
-			continue;	/* FWS: unfolding */
+		else if (c == '\n' || (c == '\r' && p->i + 1 < p->n &&
+		    p->s[p->i + 1] == '\n'))
+			continue;	/* FWS: unfolding (RFC 5322 3.2.2) */
 		v[len++] = c;
 	}
 	if (p->i >= p->n) {
@@ -377,15 +378,43 @@ domain(struct parser *p)
 	return NULL;
 }
 
-static void
+/*
+ * Can spec go into an SMTP command?  No control character (a TAB or a
+ * bare CR has no SMTP form even quoted: RFC 5321 section 4.1.2), and
+ * 8-bit bytes only as UTF-8 (RFC 6531).
+ */
+static int
+smtp_able(struct parser *p, const char *spec)
+{
+	const unsigned char	*c;
+
+	for (c = (const unsigned char *)spec; *c != '\0'; c++)
+		if (*c < 0x20 || *c == 0x7f) {
+			p->why = "control character in the address";
+			return 0;
+		}
+	if (!rfc2047_utf8valid(spec, strlen(spec))) {
+		p->why = "8-bit address that is not UTF-8";
+		return 0;
+	}
+	return 1;
+}
+
+static int
 add_addr(struct parser *p, char *spec, int bare)
 {
 	struct addrlist	*l = p->l;
+
+	if (!smtp_able(p, spec)) {
+		free(spec);
+		return -1;
+	}
 
 	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
 	l->v[l->n].spec = spec;
 	l->v[l->n].bare = bare;
 	l->n++;
+	return 0;
 }
 
 /*
@@ -406,8 +435,7 @@ spec_from_words(struct parser *p)
 	free_words(p);
 	if (p->i >= p->n || p->s[p->i] != '@') {
 		add_edit(p->l, end, 0, NULL, 0);
-		add_addr(p, local, 1);
-		return 0;
+		return add_addr(p, local, 1);
 	}
 	p->i++;
 	if ((dom = domain(p)) == NULL) {
@@ -417,8 +445,7 @@ spec_from_words(struct parser *p)
 	xasprintf(&spec, "%s@%s", local, dom);
 	free(local);
 	free(dom);
-	add_addr(p, spec, 0);
-	return 0;
+	return add_addr(p, spec, 0);
 }
 
 /* obs-route (RFC 5322 section 4.4): "@a,@b:" before the addr-spec. */
@@ -542,16 +569,32 @@ mailbox(struct parser *p, int allow_group)
 static int
 parse_error(struct parser *p, size_t start, const char *what, struct err *e)
 {
-	size_t	len;
+	char		shown[1024];
+	size_t		len, i, o = 0;
+	unsigned char	c;
 
 	while (start < p->n && strchr(" \t\r\n,", p->s[start]) != NULL)
 		start++;
 	len = strcspn(p->s + start, ",\r\n");
 	if (len > 200)
 		len = 200;
-	return err_set(e, ERR_DATA, "%s: cannot parse address '%.*s': %s",
-	    what, (int)len, p->s + start, p->why != NULL ? p->why :
-	    "syntax error");
+	/* UTF-8 is shown as it is; control characters never reach stderr. */
+	if (rfc2047_utf8valid(p->s + start, len))
+		for (i = 0; i < len && o + 1 < sizeof(shown); i++) {
+			c = (unsigned char)p->s[start + i];
+			if (c < 0x20 || c == 0x7f)
+				o += (size_t)snprintf(shown + o,
+				    sizeof(shown) - o, "\\x%02X", c);
+			else
+				shown[o++] = (char)c;
+		}
+	else {
+		log_escape(shown, sizeof(shown), p->s + start, len);
+		o = strlen(shown);
+	}
+	shown[o < sizeof(shown) ? o : sizeof(shown) - 1] = '\0';
+	return err_set(e, ERR_DATA, "%s: cannot parse address '%s': %s",
+	    what, shown, p->why != NULL ? p->why : "syntax error");
 }
 
 /*

@@ -21,6 +21,9 @@ static const struct {
 	{ "a@example.org", "a@example.org" },
 	{ "A <a@example.org>", "a@example.org" },
 	{ "\"Doe, John\" <john@example.org>", "john@example.org" },
+	{ "\"a>b\"@x.org", "\"a>b\"@x.org" },
+	{ "\"folded\r\n name\"@x.org", "\"folded name\"@x.org" },
+	{ "j\xc3\xb6rg@x.org", "j\xc3\xb6rg@x.org" },
 	{ "a@x.org, b@y.org,c@z.org", "a@x.org,b@y.org,c@z.org" },
 	/* groups (section 3.4) */
 	{ "undisclosed-recipients:;", "" },
@@ -61,6 +64,15 @@ static const struct {
 	const char	*msg;
 } bad[] = {
 	{ "<a@x.org", "To: cannot parse address '<a@x.org': expected '>'" },
+	/* No SMTP form: found by fuzzing (tests/fuzz/fuzz_addr.c). */
+	{ "\"a\tb\"@x.org", "To: cannot parse address '\"a\\x09b\"@x.org': "
+	    "control character in the address" },
+	{ "\"a\rb\"@x.org", "To: cannot parse address '\"a': control "
+	    "character in the address" },
+	{ "\"a\033[1mb\"@x.org", "To: cannot parse address "
+	    "'\"a\\x1B[1mb\"@x.org': control character in the address" },
+	{ "j\xf6rg@x.org", "To: cannot parse address 'j\\xF6rg@x.org': "
+	    "8-bit address that is not UTF-8" },
 	{ "a@", "To: cannot parse address 'a@': invalid domain" },
 	{ "a@x.org b@y.org",
 	    "To: cannot parse address 'a@x.org b@y.org': expected ','" },
