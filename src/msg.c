@@ -46,6 +46,7 @@ struct field {
 struct hdr {
 	struct field	*f;
 	size_t		 n;
+	size_t		 cap;
 };
 
 /* What the body (the text after the header block) turned out to be. */
@@ -228,7 +229,11 @@ field_add(struct hdr *h, const char *text, size_t len, size_t namelen)
 {
 	struct field	*f;
 
-	h->f = xreallocarray(h->f, h->n + 1, sizeof(*h->f));
+	/* Doubling: 100,000 short fields must not cost 100,000 copies. */
+	if (h->n == h->cap) {
+		h->cap = h->cap == 0 ? 32 : 2 * h->cap;
+		h->f = xreallocarray(h->f, h->cap, sizeof(*h->f));
+	}
 	f = &h->f[h->n++];
 	memset(f, 0, sizeof(*f));
 	f->text = xcalloc(1, len + 1);
