@@ -930,6 +930,9 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	}
 	q->attempts++;
 	q->next = (long long)time(NULL) + backoff(a, q->attempts);
+	/* Due again when it expires at the latest: then it is bounced. */
+	if (q->next > q->created + a->lifetime)
+		q->next = q->created + a->lifetime;
 	free(q->error);
 	q->error = clean(why);
 	ctx->deferred++;

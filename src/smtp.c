@@ -268,6 +268,17 @@ quit(struct session *s)
 		(void)net_flush(&s->c, &e);
 }
 
+/*
+ * After a failed transaction: QUIT when this was the last message, else
+ * keep the connection for the next one (RSET comes first).
+ */
+static void
+finish(struct session *s)
+{
+	if (!s->more)
+		quit(s);
+}
+
 /* --- the steps ------------------------------------------------------- */
 
 static int
@@ -682,7 +693,7 @@ static void
 abandon(struct session *s, const struct reply *last)
 {
 	if (last->code != 354)
-		quit(s);
+		finish(s);
 	else
 		s->broken = 1;
 }
@@ -771,12 +782,12 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	if (s->caps.chunking) {
 		if (r.code / 100 == 2)
 			return 1;
-		quit(s);
+		finish(s);
 		return refused(s, "end of data", &r, e);
 	}
 	if (r.code == 354)
 		return 0;
-	quit(s);
+	finish(s);
 	return refused(s, "DATA", &r, e);
 }
 
@@ -793,12 +804,14 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	int		 rc;
 
 	if ((u = needs_utf8(env)) != NULL && !s->caps.smtputf8) {
-		quit(s);
+		finish(s);
+		s->refusal = 1;
 		return err_set(e, ERR_DATA, "%s: the address <%s> needs "
 		    "SMTPUTF8, which the server does not offer", s->c.peer, u);
 	}
 	if (s->caps.size && (unsigned long long)m->size > s->caps.size) {
-		quit(s);
+		finish(s);
+		s->refusal = 1;
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%lld bytes) "
 		    "exceeds the server's size limit of %lu bytes", s->c.peer,
 		    (long long)m->size, s->caps.size);
@@ -850,7 +863,7 @@ deliver_any(struct session *s, struct envelope *env, const struct msg *m,
 		return deliver(s, env, m, e);
 	log_debug("no 8BITMIME: re-encoding the 8-bit parts");
 	if (msg_downgrade(m, &dm, e) == -1) {
-		quit(s);
+		finish(s);
 		return -1;
 	}
 	rc = deliver(s, env, &dm, e);
