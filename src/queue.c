@@ -71,6 +71,7 @@ struct qent {
 	int		 held;
 	int		 dsn;		/* a DSN itself: never bounced */
 	long long	 created, next;
+	long long	 uid;		/* who submitted it */
 	int		 attempts;
 	char		*error;		/* the last error, or NULL */
 	long long	 size;
@@ -153,7 +154,10 @@ fsync_dir(const char *dir, struct err *e)
 {
 	int	fd;
 
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	priv_hold();
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	priv_drop();
+	if (fd == -1)
 		return spool_err(e, dir, "open");
 	if (fsync(fd) == -1) {
 		spool_err(e, dir, "fsync");
@@ -217,11 +221,12 @@ env_text(const struct qent *q, size_t *len)
 		log_warnx("out of memory");
 		exit(71);
 	}
-	fprintf(fp, "%s\naccount %s\ncreated %lld\nnext %lld\nattempts %d\n"
-	    "held %d\ndsn %d\nerrmode %d\nsize %lld\neightbit %d\n"
-	    "maxline %lld\nfrom %s\n", QUEUE_VERSION, q->account, q->created,
-	    q->next, q->attempts, q->held, q->dsn, (int)q->errmode, q->size,
-	    q->eightbit, q->maxline, *q->from == '\0' ? "<>" : q->from);
+	fprintf(fp, "%s\naccount %s\nuid %lld\ncreated %lld\nnext %lld\n"
+	    "attempts %d\nheld %d\ndsn %d\nerrmode %d\nsize %lld\n"
+	    "eightbit %d\nmaxline %lld\nfrom %s\n", QUEUE_VERSION, q->account,
+	    q->uid, q->created, q->next, q->attempts, q->held, q->dsn,
+	    (int)q->errmode, q->size, q->eightbit, q->maxline,
+	    *q->from == '\0' ? "<>" : q->from);
 	if (q->notify != NULL)
 		fprintf(fp, "notify %s\n", q->notify);
 	if (q->ret != NULL)
@@ -297,8 +302,9 @@ env_write(const char *dir, const struct qent *q, int commit, struct err *e)
 	}
 	if (rename(tmp, dst) == -1)
 		goto fail;
+	priv_drop();
 	rc = fsync_dir(dir, e);
-	goto out;
+	goto done;
 fail:
 	spool_err(e, dir, "writing the envelope file");
 	if (fd != -1)
@@ -306,6 +312,7 @@ fail:
 	(void)unlink(tmp);
 out:
 	priv_drop();
+done:
 	free(text);
 	free(tmp);
 	free(dst);
@@ -380,6 +387,8 @@ env_line(struct qent *q, char *line)
 		return -1;
 	else if (strcmp(k, "created") == 0)
 		q->created = n;
+	else if (strcmp(k, "uid") == 0)
+		q->uid = n;
 	else if (strcmp(k, "next") == 0)
 		q->next = n;
 	else if (strcmp(k, "attempts") == 0 && n <= INT_MAX)
@@ -519,7 +528,8 @@ queue_open(struct qsub *q, const struct account *a, struct err *e)
 	q->fd = -1;
 	q->dir = xstrdup(dir);
 	priv_hold();
-	if (access(dir, W_OK | X_OK) == -1 && errno != ENOSYS) {
+	/* AT_EACCESS: the effective group (the setgid one) counts. */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
 		err_set(e, ERR_CANTCREAT, "spool directory %s is not "
 		    "writable: %s", dir, strerror(errno));
 		priv_drop();
@@ -591,6 +601,7 @@ qent_make(struct qent *q, const char *id, const struct account *a,
 	q->ret = env->dsn_ret != NULL ? xstrdup(env->dsn_ret) : NULL;
 	q->envid = env->envid != NULL ? clean(env->envid) : NULL;
 	q->errmode = em;
+	q->uid = (long long)getuid();
 	q->created = q->next = time(NULL);
 	q->size = m->size;
 	q->eightbit = m->eightbit;
@@ -1466,6 +1477,12 @@ queue_admin(const struct account *a, const char *what, const char *id,
 	if (env_read(dir, id, &q) == -1) {
 		close(fd);
 		return err_set(e, ERR_USAGE, "%s: no such message", id);
+	}
+	/* The spool is shared: only root and the submitter may touch it. */
+	if (getuid() != 0 && (long long)getuid() != q.uid) {
+		qent_free(&q);
+		close(fd);
+		return err_set(e, ERR_NOPERM, "%s: not your message", id);
 	}
 	if (strcmp(what, "delete") == 0) {
 		rc = msg_remove(dir, id, e);

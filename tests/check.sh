@@ -124,6 +124,14 @@ if [ "$VALGRIND" != 1 ]; then
 	fi
 fi
 
+# The privilege model needs root (useradd, a setgid install) and runs
+# against a plain build of its own, so only in the plain variant.
+if [ "$SANITIZE" != 1 ] && [ "$VALGRIND" != 1 ]; then
+	$PY tests/queue/priv.py > "$out" 2>&1
+	cat "$out"
+	count priv "$out"
+fi
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then
