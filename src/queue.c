@@ -92,7 +92,7 @@ struct qctx {
 	struct session		*s;
 	const struct account	*sa;		/* the account of s */
 	int			 sdown;		/* sa could not be reached */
-	char			 serr[ERR_MSGLEN];
+	struct err		 serr;		/* why */
 	char			**extra;	/* ids queued during the run */
 	size_t			 nextra;
 	int			 sent, deferred, failed;
@@ -669,8 +669,10 @@ session_for(struct qctx *ctx, const struct account *a, struct err *e)
 {
 	if (ctx->s != NULL && ctx->sa == a && smtp_usable(ctx->s))
 		return 0;
-	if (ctx->sa == a && ctx->sdown)
-		return err_set(e, ERR_TEMP, "%s", ctx->serr);
+	if (ctx->sa == a && ctx->sdown) {
+		*e = ctx->serr;
+		return -1;
+	}
 	smtp_close(ctx->s);
 	ctx->s = NULL;
 	ctx->sa = a;
@@ -679,7 +681,7 @@ session_for(struct qctx *ctx, const struct account *a, struct err *e)
 	    (ctx->s = smtp_open(a, a->domain != NULL ? a->domain : ctx->fqdn,
 	    e)) == NULL) {
 		ctx->sdown = 1;
-		(void)strlcpy(ctx->serr, e->msg, sizeof(ctx->serr));
+		ctx->serr = *e;
 		return -1;
 	}
 	return 0;
@@ -1331,8 +1333,12 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	ctx.fqdn = fqdn;
 	ctx.now = time(NULL);
 	ctx.interactive = 1;
-	/* Others due for the same smarthost: keep the connection open. */
-	if (scan(ctx.dir, NULL, ctx.now, 0, &it, &n, &de) == 0)
+	/*
+	 * Others due for the same smarthost: keep the connection open.  Only
+	 * worth a look when the smarthost answers.
+	 */
+	if (session_for(&ctx, a, &de) == 0 &&
+	    scan(ctx.dir, NULL, ctx.now, 0, &it, &n, &de) == 0)
 		for (i = 0; i < n; i++)
 			if (strcmp(it[i].id, q.id) != 0 &&
 			    strcmp(it[i].account, a->name) == 0)
