@@ -154,8 +154,9 @@ struct msgopts {
 	int		 keep_bcc;	/* remove_bcc_headers off */
 	int		 undisclosed;	/* undisclosed_recipients on */
 	time_t		 now;		/* for Date and Message-ID */
-	int		 fd;		/* write here (the spool file); -1: an
-					   unlinked temporary file in $TMPDIR */
+	int		 outfd;		/* > 0: write the prepared message
+					   here (the spool file); 0: into an
+					   unlinked temporary file */
 };
 
 /*

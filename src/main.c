@@ -478,12 +478,11 @@ run(const struct opts *o, struct err *e)
 	mo.keep_bcc = !a->remove_bcc;
 	mo.undisclosed = a->undisclosed;
 	mo.now = time(NULL);
-	mo.fd = -1;
 	/* The spool must be writable before stdin is read (exit 73). */
 	if (a->queue) {
 		if (queue_open(&qs, a, e) == -1)
 			goto out;
-		mo.fd = qs.fd;
+		mo.outfd = qs.fd;
 	}
 	if (msg_read(STDIN_FILENO, &mo, &m, e) == -1)
 		goto out;

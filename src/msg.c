@@ -1818,8 +1818,8 @@ out:
 /*
  * Read the message from fd and prepare it: header fix-ups, -t
  * recipients (m->rcpts), the body with over-long lines re-encoded.  The
- * prepared message goes to opts->fd (the spool file, which belongs to m
- * once msg_read succeeded) or, when that is -1, to a temporary file.
+ * prepared message goes to opts->outfd (the spool file, which belongs to
+ * m once msg_read succeeded) or, when that is 0, to a temporary file.
  */
 int
 msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
@@ -1846,7 +1846,8 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
 		    "the fix-ups");
 	else
-		rc = prepare(r->fd, 0, top, toplen, 0, opts->fd, m, e);
+		rc = prepare(r->fd, 0, top, toplen, 0, opts->outfd > 0 ?
+		    opts->outfd : -1, m, e);
 out:
 	if (r->fd != -1)
 		close(r->fd);
