@@ -781,6 +781,26 @@ copy_headers(FILE *out, int fd)
 }
 
 /*
+ * The Status of a failed recipient (RFC 3463): the server's enhanced
+ * status code when its reply began with one, else 5.0.0.
+ */
+static const char *
+status_code(const struct qrcpt *qr, char *buf, size_t size)
+{
+	const char	*t = qr->text;
+	size_t		 n;
+
+	if (qr->code >= 500 && t != NULL && t[0] == '5' && t[1] == '.' &&
+	    (n = strspn(t + 2, "0123456789.")) >= 3 && n + 2 < size &&
+	    (t[n + 2] == ' ' || t[n + 2] == '\0')) {
+		memcpy(buf, t, n + 2);
+		buf[n + 2] = '\0';
+		return buf;
+	}
+	return "5.0.0";
+}
+
+/*
  * A delivery status notification (RFC 3464: multipart/report;
  * report-type=delivery-status, RFC 6522) for the failed recipients of q,
  * with the original headers (text/rfc822-headers).
@@ -790,7 +810,7 @@ dsn_text(const struct qctx *ctx, const struct qent *q, int fd,
     const char *to, int expired, size_t *len)
 {
 	FILE		*fp;
-	char		*buf = NULL, date[64], boundary[64];
+	char		*buf = NULL, date[64], boundary[64], st[16];
 	uint32_t	 r[2];
 	size_t		 i;
 
@@ -831,7 +851,7 @@ dsn_text(const struct qctx *ctx, const struct qent *q, int fd,
 			continue;
 		fprintf(fp, "\r\nFinal-Recipient: rfc822; %s\r\nAction: failed"
 		    "\r\nStatus: %s\r\n", qr->addr, expired ? "4.4.7" :
-		    qr->code >= 500 ? "5.0.0" : "5.0.0");
+		    status_code(qr, st, sizeof(st)));
 		if (qr->code >= 200)
 			fprintf(fp, "Diagnostic-Code: smtp; %d %s\r\n",
 			    qr->code, qr->text != NULL ? qr->text : "");
@@ -851,14 +871,14 @@ dsn_text(const struct qctx *ctx, const struct qent *q, int fd,
  * 2, RFC 5321 section 4.5.5).  A DSN about a DSN is only logged.
  */
 static void
-bounce(struct qctx *ctx, const struct account *a, const struct qent *q,
-    int fd, int expired)
+bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 {
 	struct qent	 d;
 	struct err	 e;
 	char		*to, *text, *path;
 	size_t		 len;
-	int		 dfd;
+	uint32_t	 r;
+	int		 dfd, tries;
 
 	if (q->dsn) {
 		log_mail(LOG_WARNING, "%s: a DSN could not be delivered; "
@@ -881,9 +901,7 @@ bounce(struct qctx *ctx, const struct account *a, const struct qent *q,
 	d.rcpts[0].addr = to;
 	d.nrcpt = 1;
 	dfd = -1;
-	for (int tries = 0; tries < 100 && dfd == -1; tries++) {
-		uint32_t r;
-
+	for (tries = 0; tries < 100 && dfd == -1; tries++) {
 		arc4random_buf(&r, sizeof(r));
 		(void)snprintf(d.id, sizeof(d.id), "%08llX%08X",
 		    (unsigned long long)ctx->now & 0xffffffffULL,
@@ -910,7 +928,6 @@ bounce(struct qctx *ctx, const struct account *a, const struct qent *q,
 		close(dfd);
 	free(text);
 	qent_free(&d);
-	(void)a;
 }
 
 /*
@@ -932,7 +949,7 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	if (pending(q) == 0) {
 		if (failed > 0 && (!ctx->interactive ||
 		    q->errmode == ERRMODE_MAIL))
-			bounce(ctx, a, q, fd, 0);
+			bounce(ctx, q, fd, 0);
 		log_mail(LOG_INFO, "%s: from=<%s> sent=%d failed=%d: removed",
 		    q->id, q->from, sent, failed);
 		if (failed)
@@ -999,7 +1016,7 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 				rcpt_set(&q->rcpts[i], Q_FAILED,
 				    q->rcpts[i].code, q->error != NULL ?
 				    q->error : "expired");
-		bounce(ctx, a, q, fd, 1);
+		bounce(ctx, q, fd, 1);
 		log_mail(LOG_INFO, "%s: expired", q->id);
 		ctx->failed++;
 		return msg_remove(ctx->dir, q->id, e);
@@ -1080,8 +1097,8 @@ sweep(const char *dir, const char *name, time_t now)
 }
 
 /*
- * The messages in dir, as ids with their account, sorted by account;
- * with sel, only those selected (sel NULL: those due).  Leftovers of
+ * The messages in dir, as ids with their account, sorted by account:
+ * those sel selects (sel NULL: those due).  Leftovers of
  * crashes are swept on the way when sweep_too.
  */
 static int
@@ -1131,7 +1148,7 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 			continue;
 		if (env_read(dir, id, &q) == -1)
 			continue;
-		if (sel == NULL || selected(&q, sel, now)) {
+		if (selected(&q, sel, now)) {
 			*out = xreallocarray(*out, *n + 1, sizeof(**out));
 			(void)strlcpy((*out)[*n].id, id, sizeof((*out)[*n].id));
 			(*out)[(*n)++].account = xstrdup(q.account);
