@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "extern.h"
 
@@ -34,6 +35,7 @@ enum ktype {
 	K_RETURN,	/* DSN RET: off, headers or full */
 	K_SETFROM,	/* auto|on|off (set_from_header) */
 	K_SETAUTO,	/* auto|off (set_date_header, set_msgid_header) */
+	K_DURATION,	/* seconds, or a number with s, m, h or d */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -76,6 +78,11 @@ static const struct key keys[] = {
 	{ "undisclosed_recipients", K_BOOL,	F(undisclosed), NULL },
 	{ "from_full_name",	K_STR,		F(from_full_name), NULL },
 	{ "maildomain",		K_STR,		F(maildomain), NULL },
+	{ "queue",		K_BOOL,		F(queue), NULL },
+	{ "queue_dir",		K_STR,		F(queue_dir), NULL },
+	{ "queue_retry_min",	K_DURATION,	F(retry_min), NULL },
+	{ "queue_retry_max",	K_DURATION,	F(retry_max), NULL },
+	{ "queue_lifetime",	K_DURATION,	F(lifetime), NULL },
 	{ "eval", K_REJECT, 0, "it runs a shell command" },
 	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported" },
 	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
@@ -100,7 +107,8 @@ static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
 	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
-	F(from_full_name), F(maildomain)
+	F(from_full_name), F(maildomain),
+	F(queue_dir)
 };
 
 #undef F
@@ -118,6 +126,56 @@ acct_defaults(struct account *a)
 	a->tls_min = 12;
 	a->timeout = 60;
 	a->remove_bcc = 1;	/* msmtp's default */
+	a->queue = 1;
+	a->retry_min = 5 * 60;
+	a->retry_max = 4 * 60 * 60;
+	a->lifetime = 5 * 24 * 60 * 60;
+}
+
+/* "90", "90s", "5m", "4h", "5d": seconds, at least 1, at most a year. */
+static int
+parse_duration(const char *val, int *out)
+{
+	const char	*errstr;
+	char		 num[16];
+	size_t		 n;
+	long long	 v, mul = 1;
+
+	n = strspn(val, "0123456789");
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	switch (val[n]) {
+	case '\0':
+	case 's':
+		break;
+	case 'm':
+		mul = 60;
+		break;
+	case 'h':
+		mul = 60 * 60;
+		break;
+	case 'd':
+		mul = 24 * 60 * 60;
+		break;
+	default:
+		return -1;
+	}
+	if (val[n] != '\0' && val[n + 1] != '\0')
+		return -1;
+	memcpy(num, val, n);
+	num[n] = '\0';
+	v = strtonum(num, 1, 366LL * 24 * 60 * 60, &errstr);
+	if (errstr != NULL || v * mul > 366LL * 24 * 60 * 60)
+		return -1;
+	*out = (int)(v * mul);
+	return 0;
+}
+
+/* The spool directory of an account. */
+const char *
+conf_queuedir(const struct account *a)
+{
+	return a->queue_dir != NULL ? a->queue_dir : SPOOLDIR;
 }
 
 static void
@@ -379,6 +437,8 @@ set_key(struct account *a, const struct key *k, const char *val,
 		else if (strcmp(val, "on") == 0 && k->type == K_SETFROM)
 			*INTF(a, k->off) = MSG_ON;
 		else
+	case K_DURATION:
+		if (val == NULL || parse_duration(val, INTF(a, k->off)) == -1)
 			break;
 		return 0;
 	case K_REJECT:
@@ -513,8 +573,24 @@ conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
 }
 
 /*
+ * May the file with status st hold a password?  Only when group and
+ * others cannot read it, with one exception: the installed system file,
+ * root:postern 0640, which the setgid binary reads through its group
+ * (postern(8), "Privileges").
+ */
+static int
+secret_ok(const char *path, const struct stat *st)
+{
+	if ((st->st_mode & (S_IRWXG | S_IRWXO)) == 0)
+		return 1;
+	return strcmp(path, POSTERN_CONF) == 0 && st->st_uid == 0 &&
+	    st->st_gid == priv_group() && priv_group() != getgid() &&
+	    (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) == 0;
+}
+
+/*
  * Read the configuration file.  A file that holds a password must not be
- * readable by group or others.
+ * readable by group or others (but see secret_ok).
  */
 int
 conf_load(struct conf *c, const char *path, struct err *e)
@@ -538,7 +614,7 @@ conf_load(struct conf *c, const char *path, struct err *e)
 	for (i = 0; i < c->nacct; i++) {
 		if (c->accts[i].password == NULL)
 			continue;
-		if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		if (!secret_ok(path, &st)) {
 			conf_free(c);
 			return err_set(e, ERR_CONFIG, "%s: holds a password "
 			    "but is readable by others (mode %03o; "

@@ -31,7 +31,7 @@ enum errclass {
 	ERR_PROTO,	/* 76: the server broke the protocol */
 	ERR_NOPERM,	/* 77: authentication refused */
 	ERR_CONFIG,	/* 78: configuration error */
-	ERR_TLSPOLICY	/* TLS policy not met: 69 until the queue exists */
+	ERR_TLSPOLICY	/* TLS policy not met: queued, or 69 with queue off */
 };
 
 #define ERR_MSGLEN	1024
@@ -56,6 +56,8 @@ void	 log_debug(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
+void	 log_mail(int, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
 
 /* --- configuration (conf.c) ----------------------------------------- */
 
@@ -110,6 +112,11 @@ struct account {
 	char		*dsn_return;	/* FULL or HDRS */
 	char		*passwordeval;	/* command whose output is the password */
 	int		 plaintext;	/* auth_allow_plaintext */
+	int		 queue;		/* queue on|off */
+	char		*queue_dir;	/* NULL: SPOOLDIR */
+	int		 retry_min;	/* seconds: queue_retry_min */
+	int		 retry_max;	/* seconds: queue_retry_max */
+	int		 lifetime;	/* seconds: queue_lifetime */
 	char		*file;		/* where it was defined */
 	size_t		 line;
 };
@@ -122,6 +129,7 @@ struct conf {
 };
 
 int	 conf_load(struct conf *, const char *, struct err *);
+const char *conf_queuedir(const struct account *);
 int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
 	    struct err *);
@@ -146,6 +154,9 @@ struct msgopts {
 	int		 keep_bcc;	/* remove_bcc_headers off */
 	int		 undisclosed;	/* undisclosed_recipients on */
 	time_t		 now;		/* for Date and Message-ID */
+	int		 outfd;		/* > 0: write the prepared message
+					   here (the spool file); 0: into an
+					   unlinked temporary file */
 };
 
 /*
@@ -300,10 +311,61 @@ enum reply_status {
 
 void	 smtp_reply_init(struct reply *);
 enum reply_status smtp_reply_line(struct reply *, const char *, size_t);
+struct session;
+struct session *smtp_open(const struct account *, const char *,
+	    struct err *);
+int	 smtp_deliver(struct session *, struct envelope *, const struct msg *,
+	    int, struct err *);
+int	 smtp_usable(const struct session *);
+void	 smtp_close(struct session *);
 int	 smtp_send(const struct account *, struct envelope *,
 	    const struct msg *, const char *, struct err *);
 int	 smtp_check(const struct account *, const char *, FILE *,
 	    struct err *);
+
+/* --- the queue (queue.c) ------------------------------------------- */
+
+enum errmode {
+	ERRMODE_PRINT = 0,	/* -oep: stderr and the exit status */
+	ERRMODE_MAIL,		/* -oem, -oew: a DSN to the sender, exit 0 */
+	ERRMODE_QUIET		/* -oeq: the exit status only */
+};
+
+/* A submission in progress: the spool file being written. */
+struct qsub {
+	char		 id[32];
+	char		*dir;
+	int		 fd;		/* the data file, locked */
+	int		 committed;	/* renamed into place */
+	char		 reason[ERR_MSGLEN]; /* why it stays queued */
+};
+
+/* What a queue run works on (-q and its selectors). */
+struct qsel {
+	int		 force;		/* -qf: not yet due too */
+	const char	*id;		/* -qI */
+	const char	*rcpt;		/* -qR */
+	const char	*sender;	/* -qS */
+};
+
+int	 queue_open(struct qsub *, const struct account *, struct err *);
+int	 queue_submit(struct qsub *, struct conf *, const struct account *,
+	    struct envelope *, const struct msg *, enum errmode, const char *,
+	    struct err *);
+void	 queue_abort(struct qsub *);
+int	 queue_run(struct conf *, const struct account *, const struct qsel *,
+	    const char *, struct err *);
+int	 queue_list(const struct account *, FILE *, struct err *);
+int	 queue_admin(const struct account *, const char *, const char *,
+	    struct err *);
+
+/* --- privileges (priv.c) ------------------------------------------- */
+
+void	 priv_init(void);
+void	 priv_hold(void);
+void	 priv_drop(void);
+void	 priv_revoke(void);
+gid_t	 priv_group(void);
 
 /* --- SASL mechanisms (auth.c) ------------------------------------- */
 

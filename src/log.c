@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "extern.h"
 
@@ -109,4 +110,23 @@ log_warnx(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	putc('\n', stderr);
+}
+
+/*
+ * A summary line for syslog(LOG_MAIL): what became of a message.  Never
+ * holds a secret.  Not echoed with -v: the transcript stays the protocol.
+ */
+void
+log_mail(int prio, const char *fmt, ...)
+{
+	static int	opened;
+	va_list		ap;
+
+	if (!opened) {
+		openlog("postern", LOG_PID | LOG_NDELAY, LOG_MAIL);
+		opened = 1;
+	}
+	va_start(ap, fmt);
+	vsyslog(prio, fmt, ap);
+	va_end(ap);
 }

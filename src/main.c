@@ -19,7 +19,19 @@
 
 #include "extern.h"
 
+enum mode {
+	MODE_SEND = 0,	/* -bm: the default */
+	MODE_QUEUE,	/* -q: a queue run */
+	MODE_LIST,	/* -bp, mailq */
+	MODE_ADMIN	/* --delete, --hold, --release */
+};
+
 struct opts {
+	enum mode	  mode;
+	struct qsel	  sel;		/* -qf, -qI, -qR, -qS */
+	const char	 *admin;	/* "delete", "hold", "release" */
+	const char	 *adminid;
+	enum errmode	  errmode;	/* -oep, -oem, -oew, -oeq */
 	const char	 *conffile;	/* -C */
 	const char	 *from;		/* -f, -r */
 	const char	 *fullname;	/* -F */
@@ -52,7 +64,7 @@ static const struct {
 	{ ERR_PROTO, EX_PROTOCOL },
 	{ ERR_NOPERM, EX_NOPERM },
 	{ ERR_CONFIG, EX_CONFIG },
-	/* TLS policy failures are permanent until the queue exists. */
+	/* With the queue on, TLS policy failures are queued instead. */
 	{ ERR_TLSPOLICY, EX_UNAVAILABLE },
 };
 
@@ -71,9 +83,14 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: %s [-itv] [-a account] [-C file] [-F name] "
-	    "[-f sender] [-N dsn] [-R ret] [-V envid] [--] recipient ...\n"
+	    "[-f sender] [-N dsn] [-o option] [-R ret] [-V envid] [--] "
+	    "recipient ...\n"
+	    "       %s -q[f] [-qI id] [-qR rcpt] [-qS sender] [-v] "
+	    "[-a account] [-C file]\n"
+	    "       %s -bp | --delete id | --hold id | --release id "
+	    "[-C file]\n"
 	    "       %s --check [-a account] [-C file]\n", getprogname(),
-	    getprogname());
+	    getprogname(), getprogname(), getprogname());
 	exit(EX_USAGE);
 }
 
@@ -100,6 +117,37 @@ optval(char **argv, int *i, const char *rest, char opt)
 	return argv[++*i];
 }
 
+/*
+ * -q and its forms: -q, -q30m (the interval of a daemon that postern does
+ * not have: accepted, ignored), -qf, -qIid, -qRrcpt, -qSsender.
+ */
+static void
+queue_opt(char **argv, int *i, const char *rest, struct opts *o)
+{
+	o->mode = MODE_QUEUE;
+	switch (*rest) {
+	case 'f':
+		o->sel.force = 1;
+		if (rest[1] != '\0')
+			queue_opt(argv, i, rest + 1, o);
+		break;
+	case 'I':
+		o->sel.id = optval(argv, i, rest + 1, 'q');
+		break;
+	case 'R':
+		o->sel.rcpt = optval(argv, i, rest + 1, 'q');
+		break;
+	case 'S':
+		o->sel.sender = optval(argv, i, rest + 1, 'q');
+		break;
+	default:
+		if (rest[strspn(rest, "0123456789smhdw")] != '\0') {
+			log_warnx("unknown option -q%s", rest);
+			usage();
+		}
+	}
+}
+
 /* Options as sendmail has them: clustered flags, values attached or not. */
 static void
 parse_args(int argc, char **argv, struct opts *o)
@@ -108,6 +156,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	int		 i;
 
 	memset(o, 0, sizeof(*o));
+	if (strcmp(getprogname(), "mailq") == 0)
+		o->mode = MODE_LIST;
 	for (i = 1; i < argc; i++) {
 		p = argv[i];
 		if (strcmp(p, "--") == 0) {
@@ -122,6 +172,13 @@ parse_args(int argc, char **argv, struct opts *o)
 			usage();
 		if (strcmp(p, "--check") == 0) {
 			o->check = 1;
+			continue;
+		}
+		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
+		    strcmp(p, "--release") == 0) {
+			o->mode = MODE_ADMIN;
+			o->admin = p + 2;
+			o->adminid = optval(argv, &i, "", p[2]);
 			continue;
 		}
 		for (p++; *p != '\0'; p++) {
@@ -160,8 +217,22 @@ parse_args(int argc, char **argv, struct opts *o)
 			case 'o':
 				if (strcmp(p + 1, "i") == 0)
 					o->ignoredots = 1;
+				else if (strcmp(p + 1, "em") == 0 ||
+				    strcmp(p + 1, "ew") == 0)
+					o->errmode = ERRMODE_MAIL;
+				else if (strcmp(p + 1, "eq") == 0)
+					o->errmode = ERRMODE_QUIET;
+				else if (strcmp(p + 1, "ep") == 0)
+					o->errmode = ERRMODE_PRINT;
+				break;
+			case 'q':
+				queue_opt(argv, &i, p + 1, o);
 				break;
 			case 'b':
+				if (strcmp(p + 1, "p") == 0) {
+					o->mode = MODE_LIST;
+					break;
+				}
 				if (strcmp(p + 1, "m") != 0) {
 					log_warnx("mode -b%s is not "
 					    "supported", p + 1);
@@ -308,19 +379,24 @@ envelope_free(struct envelope *env)
  * was refused for good (67) or only for now (75).
  */
 static int
-report_rcpts(const struct envelope *env)
+report_rcpts(const struct envelope *env, int queued, enum errmode em)
 {
 	size_t	i;
 	int	status = EX_OK;
+
+	if (em == ERRMODE_MAIL)
+		return EX_OK;	/* the sender gets a DSN instead */
 
 	for (i = 0; i < env->nrcpt; i++) {
 		const struct rcpt *r = &env->rcpts[i];
 
 		if (r->state == RCPT_PERMFAIL) {
-			log_warnx("<%s>: recipient refused: %d %s", r->addr,
-			    r->reply.code, r->reply.text);
+			if (em != ERRMODE_QUIET)
+				log_warnx("<%s>: recipient refused: %d %s",
+				    r->addr, r->reply.code, r->reply.text);
 			status = EX_NOUSER;
-		} else if (r->state == RCPT_TEMPFAIL) {
+		} else if (r->state == RCPT_TEMPFAIL && !queued &&
+		    em != ERRMODE_QUIET) {
 			log_warnx("<%s>: recipient deferred: %d %s", r->addr,
 			    r->reply.code, r->reply.text);
 			if (status == EX_OK)
@@ -328,6 +404,22 @@ report_rcpts(const struct envelope *env)
 		}
 	}
 	return status;
+}
+
+/* postern -q, -bp, --delete/--hold/--release. */
+static int
+run_queue(const struct opts *o, struct conf *conf, struct account *a,
+    const char *fqdn, struct err *e)
+{
+	switch (o->mode) {
+	case MODE_QUEUE:
+		return queue_run(conf, a, &o->sel, fqdn, e) == -1 ? -1 : EX_OK;
+	case MODE_LIST:
+		return queue_list(a, stdout, e) == -1 ? -1 : EX_OK;
+	default:
+		return queue_admin(a, o->admin, o->adminid, e) == -1 ? -1 :
+		    EX_OK;
+	}
 }
 
 static int
@@ -338,20 +430,34 @@ run(const struct opts *o, struct err *e)
 	struct envelope	 env;
 	struct msg	 m;
 	struct msgopts	 mo;
+	struct qsub	 qs;
 	char		*fqdn = NULL, *maildomain = NULL;
 	int		 status = -1;
 
 	memset(&env, 0, sizeof(env));
 	memset(&m, 0, sizeof(m));
+	memset(&qs, 0, sizeof(qs));
+	qs.fd = -1;
 	m.fd = -1;
-	if (conf_load(&conf, o->conffile != NULL ? o->conffile :
-	    POSTERN_CONF, e) == -1)
+	/* -C: the caller's file, read with the caller's rights only. */
+	if (o->conffile != NULL)
+		priv_revoke();
+	priv_hold();
+	status = conf_load(&conf, o->conffile != NULL ? o->conffile :
+	    POSTERN_CONF, e);
+	priv_drop();
+	if (status == -1)
 		return -1;
+	status = -1;
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
+	fqdn = util_fqdn();
+	if (o->mode != MODE_SEND) {
+		status = run_queue(o, &conf, a, fqdn, e);
+		goto out;
+	}
 	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
 		goto out;
-	fqdn = util_fqdn();
 	if (o->check) {
 		status = smtp_check(a, a->domain != NULL ? a->domain : fqdn,
 		    stdout, e) == -1 ? -1 : EX_OK;
@@ -372,20 +478,40 @@ run(const struct opts *o, struct err *e)
 	mo.keep_bcc = !a->remove_bcc;
 	mo.undisclosed = a->undisclosed;
 	mo.now = time(NULL);
+	/* The spool must be writable before stdin is read (exit 73). */
+	if (a->queue) {
+		if (queue_open(&qs, a, e) == -1)
+			goto out;
+		mo.outfd = qs.fd;
+	}
 	if (msg_read(STDIN_FILENO, &mo, &m, e) == -1)
 		goto out;
+	qs.fd = -1;	/* the message owns the spool file from here on */
 	merge_rcpts(&env, &m);
 	if (env.nrcpt == 0) {
 		err_set(e, ERR_USAGE, "no recipients specified");
 		goto out;
 	}
-	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
-	    e) == -1) {
-		(void)report_rcpts(&env);
+	if (a->queue) {
+		if (queue_submit(&qs, &conf, a, &env, &m, o->errmode, fqdn,
+		    e) == -1) {
+			(void)report_rcpts(&env, 1, o->errmode);
+			goto out;
+		}
+		if (qs.reason[0] != '\0' && (o->verbose ||
+		    isatty(STDERR_FILENO)))
+			log_warnx("queued: %s", qs.reason);
+		status = report_rcpts(&env, 1, o->errmode);
 		goto out;
 	}
-	status = report_rcpts(&env);
+	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
+	    e) == -1) {
+		(void)report_rcpts(&env, 0, o->errmode);
+		goto out;
+	}
+	status = report_rcpts(&env, 0, o->errmode);
 out:
+	queue_abort(&qs);
 	msg_close(&m);
 	envelope_free(&env);
 	free(fqdn);
@@ -401,6 +527,7 @@ main(int argc, char *argv[])
 	struct err	e;
 	int		i, status;
 
+	priv_init();
 	parse_args(argc, argv, &o);
 	log_init(o.verbose);
 	memset(&e, 0, sizeof(e));
@@ -409,12 +536,13 @@ main(int argc, char *argv[])
 			log_warnx("line break in recipient argument");
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0 && !o.check && !o.extract) {
+	if (o.nrcpt == 0 && !o.check && !o.extract && o.mode == MODE_SEND) {
 		log_warnx("no recipients specified");
 		return EX_USAGE;
 	}
 	if ((status = run(&o, &e)) == -1) {
-		log_warnx("%s", e.msg);
+		if (o.errmode != ERRMODE_QUIET)
+			log_warnx("%s", e.msg);
 		status = exit_status(e.cls);
 	}
 	return status;

@@ -96,6 +96,10 @@ write_all(int fd, const char *p, size_t n, struct err *e)
 	while (n > 0) {
 		if ((k = write(fd, p, n)) == -1 && errno == EINTR)
 			continue;
+		/* A full disk is temporary: exit 75, try again later. */
+		if (k == -1 && (errno == ENOSPC || errno == EDQUOT))
+			return err_set(e, ERR_TEMP, "writing the message: %s "
+			    "(the spool or TMPDIR is full)", strerror(errno));
 		if (k == -1)
 			return err_set(e, ERR_IO, "writing the message to a "
 			    "temporary file: %s", strerror(errno));
@@ -1766,10 +1770,14 @@ xform(int in, off_t start, off_t end, const char *top, size_t toplen,
 	return out_flush(o, e);
 }
 
-/* Scan in from start, then write the prepared file into m. */
+/*
+ * Scan in from start, then write the prepared file into m: into outfd
+ * (the spool file; left open on failure), or into a temporary file when
+ * outfd is -1.
+ */
 static int
 prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
-    struct msg *m, struct err *e)
+    int outfd, struct msg *m, struct err *e)
 {
 	struct scan	*sc;
 	struct out	*o;
@@ -1784,15 +1792,17 @@ prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 	sc->downgrade = downgrade;
 	if (scan(sc, in, start, top, toplen, e) == -1)
 		goto out;
-	if ((o->fd = tmp_open(e)) == -1)
+	if ((o->fd = outfd) == -1 && (o->fd = tmp_open(e)) == -1)
 		goto out;
 	if (xform(in, start, end, top, toplen, sc, o, e) == -1) {
-		close(o->fd);
+		if (outfd == -1)
+			close(o->fd);
 		goto out;
 	}
 	if (lseek(o->fd, 0, SEEK_SET) == -1) {
 		err_set(e, ERR_IO, "temporary file: %s", strerror(errno));
-		close(o->fd);
+		if (outfd == -1)
+			close(o->fd);
 		goto out;
 	}
 	m->fd = o->fd;
@@ -1812,7 +1822,9 @@ out:
 
 /*
  * Read the message from fd and prepare it: header fix-ups, -t
- * recipients (m->rcpts), the body with over-long lines re-encoded.
+ * recipients (m->rcpts), the body with over-long lines re-encoded.  The
+ * prepared message goes to opts->outfd (the spool file, which belongs to
+ * m once msg_read succeeded) or, when that is 0, to a temporary file.
  */
 int
 msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
@@ -1839,7 +1851,8 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
 		    "the fix-ups");
 	else
-		rc = prepare(r->fd, 0, top, toplen, 0, m, e);
+		rc = prepare(r->fd, 0, top, toplen, 0, opts->outfd > 0 ?
+		    opts->outfd : -1, m, e);
 out:
 	if (r->fd != -1)
 		close(r->fd);
@@ -1884,7 +1897,7 @@ msg_downgrade(const struct msg *in, struct msg *out, struct err *e)
 		else if ((p = strstr(h.s, "\r\n\r\n")) != NULL)
 			toplen = (size_t)(p - h.s) + 4;
 	}
-	rc = prepare(in->fd, (off_t)toplen, h.s, toplen, 1, out, e);
+	rc = prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, out, e);
 	free(h.s);
 	return rc;
 }

@@ -56,6 +56,12 @@ struct session {
 	const char		*helo;
 	struct caps		 caps;
 	int			 quit_sent;
+	int			 broken;	/* not usable for another message */
+	int			 authed;	/* AUTH done on this connection */
+	int			 more;		/* another message follows */
+	int			 used;		/* a transaction was tried */
+	int			 refusal;	/* the failure was a clean reply */
+	int			 dirty;		/* the last transaction failed */
 	FILE			*report;	/* --check writes here */
 	char			 line[SMTP_LINEMAX + 2];
 };
@@ -195,16 +201,21 @@ read_reply(struct session *s, struct reply *r, struct caps *caps,
 	smtp_reply_init(r);
 	do {
 		if (net_readline(&s->c, s->line, sizeof(s->line), &len,
-		    e) == -1)
+		    e) == -1) {
+			s->broken = 1;
 			return -1;
+		}
 		log_proto("<- ", s->line, len);
-		if (len == 0 || s->line[len - 1] != '\n')
+		if (len == 0 || s->line[len - 1] != '\n') {
+			s->broken = 1;
 			return err_set(e, ERR_PROTO, "%s: reply line too "
 			    "long or unterminated", s->c.peer);
+		}
 		st = smtp_reply_line(r, s->line, len);
 		if (st == REPLY_BAD) {
 			char shown[128];
 
+			s->broken = 1;
 			log_escape(shown, sizeof(shown), s->line, len);
 			return err_set(e, ERR_PROTO, "%s: malformed reply: "
 			    "%s", s->c.peer, shown);
@@ -214,6 +225,9 @@ read_reply(struct session *s, struct reply *r, struct caps *caps,
 			parse_cap(caps, s->line + 4);
 		}
 	} while (st == REPLY_MORE);
+	/* RFC 5321 section 3.8: 421 means the server closes the channel. */
+	if (r->code == 421)
+		s->broken = 1;
 	return 0;
 }
 
@@ -222,6 +236,8 @@ static int
 refused(struct session *s, const char *what, const struct reply *r,
     struct err *e)
 {
+	/* A clean refusal: the connection can carry the next message. */
+	s->refusal = 1;
 	return err_set(e, r->code >= 500 ? ERR_UNAVAIL : ERR_TEMP,
 	    "%s: %s: %d %s", s->c.peer, what, r->code, r->text);
 }
@@ -250,6 +266,17 @@ quit(struct session *s)
 	s->quit_sent = 1;
 	if (cmd(s, NULL, &e, "QUIT") == 0)
 		(void)net_flush(&s->c, &e);
+}
+
+/*
+ * After a failed transaction: QUIT when this was the last message, else
+ * keep the connection for the next one (RSET comes first).
+ */
+static void
+finish(struct session *s)
+{
+	if (!s->more)
+		quit(s);
 }
 
 /* --- the steps ------------------------------------------------------- */
@@ -306,7 +333,7 @@ session_open(struct session *s, const char *host, struct err *e)
 	struct reply		 r;
 
 	s->host = host;
-	s->quit_sent = 0;
+	s->quit_sent = s->broken = s->authed = 0;
 	if (net_connect(&s->c, host, conf_port(a), a->timeout, a->source_ip,
 	    e) == -1)
 		return -1;
@@ -623,6 +650,7 @@ no_recipient(struct session *s, const struct envelope *env, struct err *e)
 {
 	size_t	i;
 
+	s->refusal = 1;
 	for (i = 0; i < env->nrcpt; i++)
 		if (env->rcpts[i].state == RCPT_TEMPFAIL)
 			return err_set(e, ERR_TEMP, "%s: no recipient was "
@@ -665,7 +693,9 @@ static void
 abandon(struct session *s, const struct reply *last)
 {
 	if (last->code != 354)
-		quit(s);
+		finish(s);
+	else
+		s->broken = 1;
 }
 
 /*
@@ -703,9 +733,9 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			continue;
 		if (s->caps.chunking && !chunk_later && i + 1 == n) {
 			/* Nothing else is due: QUIT rides with the body. */
-			if (pipe && cmd(s, NULL, e, "QUIT") == -1)
+			if (pipe && !s->more && cmd(s, NULL, e, "QUIT") == -1)
 				return -1;
-			s->quit_sent = pipe;
+			s->quit_sent = pipe && !s->more;
 			data_timeout(s);
 		}
 		if (net_flush(&s->c, e) == -1)
@@ -741,9 +771,9 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	}
 	if (chunk_later) {
 		if (send_message(s, m, 1, e) == -1 ||
-		    (pipe && cmd(s, NULL, e, "QUIT") == -1))
+		    (pipe && !s->more && cmd(s, NULL, e, "QUIT") == -1))
 			return -1;
-		s->quit_sent = pipe;
+		s->quit_sent = pipe && !s->more;
 		data_timeout(s);
 		if (net_flush(&s->c, e) == -1 ||
 		    read_reply(s, &r, NULL, e) == -1)
@@ -752,12 +782,12 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	if (s->caps.chunking) {
 		if (r.code / 100 == 2)
 			return 1;
-		quit(s);
+		finish(s);
 		return refused(s, "end of data", &r, e);
 	}
 	if (r.code == 354)
 		return 0;
-	quit(s);
+	finish(s);
 	return refused(s, "DATA", &r, e);
 }
 
@@ -774,12 +804,14 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	int		 rc;
 
 	if ((u = needs_utf8(env)) != NULL && !s->caps.smtputf8) {
-		quit(s);
+		finish(s);
+		s->refusal = 1;
 		return err_set(e, ERR_DATA, "%s: the address <%s> needs "
 		    "SMTPUTF8, which the server does not offer", s->c.peer, u);
 	}
 	if (s->caps.size && (unsigned long long)m->size > s->caps.size) {
-		quit(s);
+		finish(s);
+		s->refusal = 1;
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%lld bytes) "
 		    "exceeds the server's size limit of %lu bytes", s->c.peer,
 		    (long long)m->size, s->caps.size);
@@ -788,27 +820,30 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	    env->dsn_ret != NULL || env->envid != NULL))
 		log_warnx("warning: %s does not offer DSN; the DSN request "
 		    "is ignored", s->c.peer);
-	if (authenticate(s, 1, &led, e) == -1)
+	led = NULL;
+	if (!s->authed && authenticate(s, 1, &led, e) == -1)
 		return -1;
+	s->authed = 1;
 	rc = transaction(s, env, m, led, e);
 	if (led != NULL)
 		sasl_free(led);
-	if (rc == 1 && !s->caps.pipelining)
+	if (rc == 1 && !s->caps.pipelining && !s->more)
 		quit(s);
 	if (rc != 0)
 		return rc == 1 ? 0 : -1;
 	if (send_message(s, m, 0, e) == -1 || cmd(s, NULL, e, ".") == -1)
 		return -1;
 	/* Nothing else is due: QUIT rides with the end of data. */
-	if (s->caps.pipelining && cmd(s, NULL, e, "QUIT") == -1)
+	if (s->caps.pipelining && !s->more && cmd(s, NULL, e, "QUIT") == -1)
 		return -1;
-	s->quit_sent = s->caps.pipelining;
+	s->quit_sent = s->caps.pipelining && !s->more;
 	data_timeout(s);
 	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
 		return -1;
 	if (r.code / 100 != 2)
 		return refused(s, "end of data", &r, e);
-	quit(s);
+	if (!s->more)
+		quit(s);
 	return 0;
 }
 
@@ -828,7 +863,7 @@ deliver_any(struct session *s, struct envelope *env, const struct msg *m,
 		return deliver(s, env, m, e);
 	log_debug("no 8BITMIME: re-encoding the 8-bit parts");
 	if (msg_downgrade(m, &dm, e) == -1) {
-		quit(s);
+		finish(s);
 		return -1;
 	}
 	rc = deliver(s, env, &dm, e);
@@ -898,24 +933,97 @@ session_free(struct session *s)
 }
 
 /*
- * Deliver m to every recipient of env through account a, saying helo in
- * EHLO.  On return each recipient's state says what became of it; the
- * error, if any, is what went wrong with the session as a whole.
+ * Open a session for account a, saying helo in EHLO: connected, greeted,
+ * with TLS as configured.  NULL with e set when no host would do.
+ */
+struct session *
+smtp_open(const struct account *a, const char *helo, struct err *e)
+{
+	struct session	*s;
+	char		*hosts;
+	int		 rc;
+
+	if ((s = session_new(a, helo, e)) == NULL)
+		return NULL;
+	hosts = xstrdup(a->host);
+	rc = open_any(s, hosts, e);
+	free(hosts);
+	if (rc == -1) {
+		session_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * Deliver m to every recipient of env over session s.  more says that
+ * another message follows on this connection: QUIT then does not ride
+ * with the end of data.  On return each recipient's state says what
+ * became of it (RCPT_OK only counts when 0 is returned); the error, if
+ * any, is what went wrong with the transaction as a whole.  Between
+ * messages, RSET clears a transaction that failed (RFC 5321 4.1.1.5).
+ */
+int
+smtp_deliver(struct session *s, struct envelope *env, const struct msg *m,
+    int more, struct err *e)
+{
+	int	rc;
+
+	if (s->broken || s->quit_sent)
+		return err_set(e, ERR_TEMP, "%s: the connection is no longer "
+		    "usable", s->c.peer);
+	s->c.timeout = s->a->timeout * 1000;
+	if (s->used && s->dirty) {
+		if (cmd(s, NULL, e, "RSET") == -1 ||
+		    exchange(s, "RSET", 250, e) == -1) {
+			s->broken = 1;
+			return -1;
+		}
+	}
+	s->used = 1;
+	s->dirty = 0;
+	s->refusal = 0;
+	s->more = more;
+	if ((rc = deliver_any(s, env, m, e)) == -1) {
+		s->dirty = 1;
+		if (!s->refusal)
+			s->broken = 1;
+	}
+	return rc;
+}
+
+/* Can s carry another message? */
+int
+smtp_usable(const struct session *s)
+{
+	return !s->broken && !s->quit_sent;
+}
+
+/* End the session: QUIT (its 221 is not awaited) unless already said. */
+void
+smtp_close(struct session *s)
+{
+	if (s == NULL)
+		return;
+	if (!s->broken)
+		quit(s);
+	session_free(s);
+}
+
+/*
+ * Deliver m through account a on a connection of its own: smtp_open,
+ * smtp_deliver, smtp_close.
  */
 int
 smtp_send(const struct account *a, struct envelope *env, const struct msg *m,
     const char *helo, struct err *e)
 {
 	struct session	*s;
-	char		*hosts;
-	int		 rc = -1;
+	int		 rc;
 
-	if ((s = session_new(a, helo, e)) == NULL)
+	if ((s = smtp_open(a, helo, e)) == NULL)
 		return -1;
-	hosts = xstrdup(a->host);
-	if (open_any(s, hosts, e) == 0)
-		rc = deliver_any(s, env, m, e);
-	free(hosts);
+	rc = smtp_deliver(s, env, m, 0, e);
 	session_free(s);
 	return rc;
 }

@@ -107,6 +107,31 @@ fi
 cat "$out"
 count integration "$out"
 
+# The queue: multi-step scenarios, crash points (a -DPOSTERN_TEST build in
+# its own object directory, never installed), kill -9, disk full,
+# concurrency.  Memcheck is for the core cases above.
+if [ "$VALGRIND" != 1 ]; then
+	if $MAKE -s B="$B-test" BIN="$B-test/postern-test" \
+	    EXTRA_CFLAGS="$SANFLAGS -DPOSTERN_TEST" EXTRA_LDFLAGS="$SANFLAGS" \
+	    "$B-test/postern-test"; then
+		$PY tests/queue/run.py --postern "$top/$BIN" \
+		    --postern-test "$top/$B-test/postern-test" > "$out" 2>&1
+		cat "$out"
+		count queue "$out"
+	else
+		echo "FAIL the POSTERN_TEST build"
+		failed=$((failed + 1))
+	fi
+fi
+
+# The privilege model needs root (useradd, a setgid install) and runs
+# against a plain build of its own, so only in the plain variant.
+if [ "$SANITIZE" != 1 ] && [ "$VALGRIND" != 1 ]; then
+	$PY tests/queue/priv.py > "$out" 2>&1
+	cat "$out"
+	count priv "$out"
+fi
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then

@@ -53,6 +53,16 @@ static const struct {
 	    "by postern: postern speaks SMTP only, never LMTP" },
 	{ "eval echo host x\n", "t.conf:1: key 'eval' is not supported by "
 	    "postern: it runs a shell command" },
+	{ "queue maybe\n", "t.conf:1: queue: invalid value 'maybe'" },
+	{ "queue_retry_min 5x\n",
+	    "t.conf:1: queue_retry_min: invalid value '5x'" },
+	{ "queue_retry_max 0\n",
+	    "t.conf:1: queue_retry_max: invalid value '0'" },
+	{ "queue_lifetime 1dd\n",
+	    "t.conf:1: queue_lifetime: invalid value '1dd'" },
+	{ "queue_lifetime 400d\n",
+	    "t.conf:1: queue_lifetime: invalid value '400d'" },
+	{ "queue_lifetime\n", "t.conf:1: queue_lifetime: invalid value ''" },
 };
 
 static void
@@ -163,6 +173,23 @@ test_defaults(void)
 	a = conf_account(&c, NULL, NULL, &e);
 	CHECK(a != NULL && a->timeout == 0 && a->auth == AUTH_ON &&
 	    a->tls == 1, "bare keys mean on");
+	conf_free(&c);
+
+	CHECK(parse(&c, "host h\n", &e) == 0, "parse");
+	a = conf_account(&c, NULL, NULL, &e);
+	CHECK(a != NULL && a->queue == 1 && a->retry_min == 300 &&
+	    a->retry_max == 4 * 3600 && a->lifetime == 5 * 86400 &&
+	    strcmp(conf_queuedir(a), SPOOLDIR) == 0, "queue defaults");
+	conf_free(&c);
+
+	CHECK(parse(&c, "queue_retry_min 90\nqueue_retry_max 2h\n"
+	    "queue_lifetime 3d\nqueue off\nqueue_dir /q\naccount a\n"
+	    "host h\nqueue_retry_min 30s\n", &e) == 0, "parse");
+	a = conf_account(&c, "a", NULL, &e);
+	CHECK(a != NULL && a->queue == 0 && a->retry_min == 30 &&
+	    a->retry_max == 7200 && a->lifetime == 3 * 86400 &&
+	    strcmp(conf_queuedir(a), "/q") == 0,
+	    "durations with s, m, h, d; inherited from the defaults");
 	conf_free(&c);
 }
 

@@ -1,0 +1,238 @@
+#!/usr/bin/python3
+"""The privilege model, end to end (issue 6; postern(8), "Privileges").
+
+Usage (as root): /usr/bin/python3 tests/queue/priv.py
+
+Builds a second postern, without sanitizers, configured with a temporary
+PREFIX, SYSCONFDIR and SPOOLDIR, and installs it setgid to a test group
+made here (groupadd), with a test user (useradd).  The system
+configuration is root:GROUP 0640 and holds a password.  As that user:
+sending and queueing work, and the password cannot be read through the
+file, -C, -v, error messages, /proc/PID/environ or /proc/PID/mem, or a
+core dump.  The user and group are removed at the end.
+
+Prints `ok NAME` / `FAIL NAME`, then `priv: N passed, N failed`.
+Without root it prints a note and `priv: 0 passed, 0 failed`.
+"""
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SMTPD = os.path.join(TOP, 'tests', 'smtpd.py')
+CERTS = os.path.join(TOP, 'tests', '.certs')
+GROUP = 'posterntg'
+USER = 'posterntu'
+SECRET = 'Pw-d0-not-leak-7Qz'
+RESULTS = []
+
+
+def sh(*argv, **kw):
+    return subprocess.run(argv, capture_output=True, **kw)
+
+
+def as_user(argv, data=b'', cwd=None, wait=True, **kw):
+    pw = pwd.getpwnam(USER)
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    env = {'PATH': '/usr/bin:/bin', 'HOME': cwd or '/', 'LC_ALL': 'C'}
+    if not wait:
+        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, preexec_fn=drop, env=env,
+                                cwd=cwd or '/', **kw)
+    p = subprocess.run(argv, input=data, capture_output=True, preexec_fn=drop, env=env,
+                       cwd=cwd or '/', timeout=60, **kw)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def result(name, ok, why=''):
+    RESULTS.append(ok)
+    print(('ok ' if ok else 'FAIL ') + name + ('' if ok else ': ' + why))
+    sys.stdout.flush()
+
+
+class Server:
+    def __init__(self, work, script):
+        path = os.path.join(work, 'script.%d' % time.monotonic_ns())
+        with open(path, 'w') as f:
+            f.write(script)
+        self.out = path + '.out'
+        self.proc = subprocess.Popen([sys.executable, SMTPD, '--script', path, '--certs',
+                                      CERTS, '--out', self.out], stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(15)
+        with open(os.path.join(self.out, 'transcript')) as f:
+            return f.read()
+
+
+def write_conf(path, port, extra=''):
+    with open(path, 'w') as f:
+        f.write(f'account default\nhost 127.0.0.1\nport {port}\ntls off\n'
+                f'auth plain\nauth_allow_plaintext on\nuser u\npassword {SECRET}\n'
+                f'from {USER}@example.org\ntimeout 5\n{extra}')
+
+
+def main():
+    if os.geteuid() != 0:
+        print('note: not root; the privilege test needs useradd and a setgid install')
+        print('priv: 0 passed, 0 failed')
+        return 0
+    sh('mkdir', '-p', CERTS)
+    sh('sh', os.path.join(TOP, 'tests', 'mkcerts.sh'), CERTS)
+    work = tempfile.mkdtemp(prefix='postern-priv.')
+    os.chmod(work, 0o755)
+    made_group = sh('groupadd', GROUP).returncode == 0
+    made_user = sh('useradd', '-M', '-N', '-g', 'nogroup', '-s', '/bin/sh',
+                   USER).returncode == 0
+    if sh('getent', 'group', 'nogroup').returncode != 0 and not made_user:
+        made_user = sh('useradd', '-M', '-s', '/bin/sh', USER).returncode == 0
+    try:
+        run(work)
+    finally:
+        if made_user:
+            sh('userdel', USER)
+        if made_group:
+            sh('groupdel', GROUP)
+        shutil.rmtree(work, ignore_errors=True)
+    passed = sum(RESULTS)
+    print(f'priv: {passed} passed, {len(RESULTS) - passed} failed')
+    return 0 if passed == len(RESULTS) else 1
+
+
+def run(work):
+    src = os.path.join(work, 'src')
+    files = sh('git', '-C', TOP, 'ls-files', '-co', '--exclude-standard').stdout.decode().split()
+    for f in files:
+        if os.path.exists(os.path.join(TOP, f)):
+            os.makedirs(os.path.dirname(os.path.join(src, f)), exist_ok=True)
+            shutil.copy2(os.path.join(TOP, f), os.path.join(src, f))
+    prefix, etc, spool = (os.path.join(work, d) for d in ('usr', 'etc', 'spool'))
+    p = sh('sh', './configure', f'PREFIX={prefix}', f'SYSCONFDIR={etc}',
+           f'SPOOLDIR={spool}', cwd=src)
+    if p.returncode != 0:
+        result('build', False, p.stderr.decode())
+        return
+    p = sh('make', '-s', cwd=src)
+    q = sh('make', '-s', 'install', f'POSTERN_GROUP={GROUP}', cwd=src)
+    bin_ = os.path.join(prefix, 'sbin', 'postern')
+    st = os.stat(bin_) if os.path.exists(bin_) else None
+    result('install setgid', p.returncode == 0 and q.returncode == 0 and st is not None and
+           st.st_mode & 0o2000 and st.st_gid == int(sh('getent', 'group', GROUP).stdout.split(b':')[2]),
+           (p.stderr + q.stderr).decode())
+    sst = os.stat(spool)
+    result('spool root:group 2770', sst.st_uid == 0 and oct(sst.st_mode & 0o7777) == '0o2770',
+           oct(sst.st_mode))
+    os.makedirs(etc, exist_ok=True)
+    conf = os.path.join(etc, 'postern.conf')
+    srv = Server(work, 'auth PLAIN\nuser u ' + SECRET + '\ncap PIPELINING\n')
+    write_conf(conf, srv.port)
+    gid = int(sh('getent', 'group', GROUP).stdout.split(b':')[2])
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
+
+    msg = b'Subject: priv\n\nhello\n'
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+    t = srv.stop()
+    result('the user can send', rc == 0 and '* data' in t and SECRET not in err, f'{rc} {err}')
+
+    # -v: AUTH redacted.
+    srv = Server(work, 'auth PLAIN\nuser u ' + SECRET + '\ncap PIPELINING\n')
+    write_conf(conf, srv.port)
+    rc, out, err = as_user([bin_, '-v', 'rcpt@example.net'], msg)
+    srv.stop()
+    result('-v shows no secret', rc == 0 and '<redacted>' in err and SECRET not in err,
+           f'{rc} {err}')
+
+    # Server down: queued in the setgid spool, mailq works for the user.
+    with socket_closed() as port:
+        write_conf(conf, port)
+        rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+        rc2, lq, err2 = as_user([bin_, '-bp'])
+    files = os.listdir(spool)
+    modes = {f: oct(os.stat(os.path.join(spool, f)).st_mode & 0o777) for f in files}
+    result('the user can queue', rc == 0 and len(files) == 2 and 'rcpt@example.net' in lq and
+           all(m == '0o660' for m in modes.values()) and SECRET not in lq,
+           f'{rc} {err} {modes} {lq}')
+
+    rc, out, err = as_user(['cat', conf])
+    result('the file is unreadable', rc != 0 and SECRET not in out, out)
+    rc, out, err = as_user([bin_, '-C', conf, 'rcpt@example.net'], msg)
+    result('-C drops the group before opening', rc == 78 and 'Permission denied' in err and
+           SECRET not in out + err, f'{rc} {err}')
+    rc, out, err = as_user([bin_, '-C', conf, '-bp'])
+    result('-C -bp cannot read it either', rc == 78 and SECRET not in out + err, f'{rc} {err}')
+
+    # A bad line after the password: the error names the line, not the value.
+    write_conf(conf, 1, f'password {SECRET}x y\n')
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+    result('errors do not echo the password', SECRET not in out + err, err)
+
+    # A postern stalled mid-session: /proc and a core dump.
+    srv = Server(work, 'stall GREETING\n')
+    write_conf(conf, srv.port)
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
+    cwd = os.path.join(work, 'home')
+    os.makedirs(cwd)
+    os.chown(cwd, pwd.getpwnam(USER).pw_uid, -1)
+    p = as_user(['sh', '-c', f'ulimit -c unlimited; exec {bin_} rcpt@example.net'],
+                cwd=cwd, wait=False)
+    p.stdin.write(msg)
+    p.stdin.close()
+    time.sleep(1.0)
+    leaks = []
+    for f in ('environ', 'mem', 'cmdline', 'maps'):
+        rc, out, err = as_user(['dd', f'if=/proc/{p.pid}/{f}', 'bs=65536', 'count=64',
+                                'status=none'], cwd=cwd)
+        if f in ('environ', 'mem', 'maps') and rc == 0:
+            leaks.append(f)
+        if SECRET in out:
+            leaks.append(f + ' (secret)')
+    result('/proc/PID is closed to the user', not leaks, f'readable: {leaks}')
+    as_user(['kill', '-SEGV', str(p.pid)], cwd=cwd)
+    p.wait(10)
+    cores = [f for f in os.listdir(cwd) if f.startswith('core')]
+    result('no core dump', p.returncode == -signal.SIGSEGV and not cores,
+           f'status {p.returncode}, files {cores}')
+    srv.stop()
+
+    # Per-user use: -C with a user-owned file and queue_dir.
+    own = os.path.join(cwd, 'my.conf')
+    q = os.path.join(cwd, 'queue')
+    os.makedirs(q)
+    write_conf(own, 1, f'queue_dir {q}\n')
+    uid = pwd.getpwnam(USER).pw_uid
+    for path in (own, q):
+        os.chown(path, uid, -1)
+    os.chmod(own, 0o600)
+    rc, out, err = as_user([bin_, '-C', own, 'rcpt@example.net'], msg, cwd=cwd)
+    result('-C and an own queue_dir work', rc == 0 and len(os.listdir(q)) == 2, f'{rc} {err}')
+
+
+class socket_closed:
+    def __enter__(self):
+        import socket
+        s = socket.socket()
+        s.bind(('127.0.0.1', 0))
+        self.port = s.getsockname()[1]
+        s.close()
+        return self.port
+
+    def __exit__(self, *a):
+        return False
+
+
+if __name__ == '__main__':
+    sys.exit(main())
