@@ -897,6 +897,9 @@ def main():
     server.run(lsock)
     lsock.close()
     server.out.close()
+    # Python's finalisation puts SIGTERM back to its default: a second
+    # SIGTERM from a runner arriving then would kill us with status -15.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return 0
 
 
