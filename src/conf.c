@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 
 #include "extern.h"
 
@@ -34,6 +35,7 @@ enum ktype {
 	K_RETURN,	/* DSN RET: off, headers or full */
 	K_SETFROM,	/* auto|on|off (set_from_header) */
 	K_SETAUTO,	/* auto|off (set_date_header, set_msgid_header) */
+	K_SYSLOG,	/* on|off|LOG_xxx */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -85,11 +87,11 @@ static const struct key keys[] = {
 	{ "tls_crl_file", K_REJECT, 0, "not supported" },
 	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
 	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
-	{ "allow_from_override", K_REJECT, 0, "not supported yet" },
-	{ "logfile", K_REJECT, 0, "not supported yet" },
-	{ "logfile_time_format", K_REJECT, 0, "not supported yet" },
-	{ "syslog", K_REJECT, 0, "not supported yet" },
-	{ "aliases", K_REJECT, 0, "not supported yet" },
+	{ "allow_from_override", K_BOOL,	F(from_override), NULL },
+	{ "aliases",		K_STR,		F(aliases), NULL },
+	{ "logfile",		K_STR,		F(logfile), NULL },
+	{ "logfile_time_format", K_STR,		F(logtime), NULL },
+	{ "syslog",		K_SYSLOG,	F(syslog), NULL },
 	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
 	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
 	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
@@ -100,7 +102,7 @@ static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
 	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
-	F(from_full_name), F(maildomain)
+	F(from_full_name), F(maildomain), F(aliases), F(logfile), F(logtime)
 };
 
 #undef F
@@ -118,6 +120,8 @@ acct_defaults(struct account *a)
 	a->tls_min = 12;
 	a->timeout = 60;
 	a->remove_bcc = 1;	/* msmtp's default */
+	a->from_override = 1;	/* msmtp's default */
+	a->syslog = LOG_MAIL;	/* msmtp's is off: a system MTA logs */
 }
 
 static void
@@ -379,6 +383,14 @@ set_key(struct account *a, const struct key *k, const char *val,
 		else if (strcmp(val, "on") == 0 && k->type == K_SETFROM)
 			*INTF(a, k->off) = MSG_ON;
 		else
+			break;
+		return 0;
+	case K_SYSLOG:
+		if (val == NULL || strcmp(val, "on") == 0)
+			a->syslog = LOG_MAIL;
+		else if (strcmp(val, "off") == 0)
+			a->syslog = -1;
+		else if ((a->syslog = log_facility(val)) == -1)
 			break;
 		return 0;
 	case K_REJECT:

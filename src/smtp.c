@@ -750,6 +750,7 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			return -1;
 	}
 	if (s->caps.chunking) {
+		env->final = r;
 		if (r.code / 100 == 2)
 			return 1;
 		quit(s);
@@ -759,6 +760,24 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 		return 0;
 	quit(s);
 	return refused(s, "DATA", &r, e);
+}
+
+/*
+ * "host[address]:port" of the server the transaction goes to, for the
+ * summary line (Postfix's relay= field).  c.peer is "address:port" or
+ * "[address]:port".
+ */
+static void
+set_relay(struct session *s, struct envelope *env)
+{
+	char	 addr[sizeof(s->c.peer)], *p;
+
+	(void)strlcpy(addr, s->c.peer, sizeof(addr));
+	if ((p = strrchr(addr, ':')) != NULL)
+		*p++ = '\0';
+	addr[strcspn(addr, "]")] = '\0';
+	(void)snprintf(env->relay, sizeof(env->relay), "%s[%s]:%s", s->host,
+	    addr[0] == '[' ? addr + 1 : addr, p != NULL ? p : "?");
 }
 
 /*
@@ -773,6 +792,7 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	const char	*u;
 	int		 rc;
 
+	set_relay(s, env);
 	if ((u = needs_utf8(env)) != NULL && !s->caps.smtputf8) {
 		quit(s);
 		return err_set(e, ERR_DATA, "%s: the address <%s> needs "
@@ -806,6 +826,7 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	data_timeout(s);
 	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
 		return -1;
+	env->final = r;
 	if (r.code / 100 != 2)
 		return refused(s, "end of data", &r, e);
 	quit(s);
