@@ -654,8 +654,14 @@ expand_rcpts(const struct account *a, const struct want *w, size_t n,
 			if (verify != NULL)
 				fprintf(verify, "%s %s", k > 0 ? "," : "",
 				    out[k]);
+			/*
+			 * The command line's and the aliases' addresses
+			 * are checked already: this one is from a header.
+			 */
 			if ((rc = addr_valid_arg(out[k], e)) == 0)
 				add_rcpt(env, out[k]);
+			else
+				e->cls = ERR_DATA;
 		}
 		if (verify != NULL)
 			putc('\n', verify);

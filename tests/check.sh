@@ -107,6 +107,11 @@ fi
 cat "$out"
 count integration "$out"
 
+# Every option of the command line, one row each.
+$PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count options "$out"
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then
