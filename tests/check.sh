@@ -112,6 +112,12 @@ $PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count options "$out"
 
+# The summary lines in syslog (a private /dev/log: unshare -m, root) and
+# the logfile, and no secret in any of them.
+$PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count syslog "$out"
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then
