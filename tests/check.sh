@@ -118,6 +118,11 @@ $PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count syslog "$out"
 
+# Real callers: PHP mail(), cron's argv, bsd-mailx, s-nail, git send-email.
+$PY tests/clients/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count clients "$out"
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then
