@@ -326,8 +326,8 @@ ROWS += [
          stdin=NOFROM,
          data=nofrom(b'From: "Evil  Bcc: x@example.com" <sender@example.org>')),
     row('header-ctl-rcpt', C + ['-t'], stdin=b'To: "a\x0bb"@example.com\n\nx\n',
-        exit=65, stderr='postern: invalid character 0x0b in address '
-                        '\'"a\x0bb"@example.com\'\n'),
+        exit=65, stderr='postern: To: cannot parse address \'"a\\x0Bb"@example.com\': '
+                        'control character in the address\n'),
     row('header-unparsable', C + ['-t'], stdin=b'To: r@example.net\nCc: <x\n\nx\n',
         exit=65, stderr="postern: Cc: cannot parse address '<x': expected '>'\n"),
 ]
