@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <syslog.h>
 
 #include "extern.h"
 
@@ -36,6 +37,7 @@ enum ktype {
 	K_SETFROM,	/* auto|on|off (set_from_header) */
 	K_SETAUTO,	/* auto|off (set_date_header, set_msgid_header) */
 	K_DURATION,	/* seconds, or a number with s, m, h or d */
+	K_SYSLOG,	/* on|off|LOG_xxx */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -92,11 +94,11 @@ static const struct key keys[] = {
 	{ "tls_crl_file", K_REJECT, 0, "not supported" },
 	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
 	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
-	{ "allow_from_override", K_REJECT, 0, "not supported yet" },
-	{ "logfile", K_REJECT, 0, "not supported yet" },
-	{ "logfile_time_format", K_REJECT, 0, "not supported yet" },
-	{ "syslog", K_REJECT, 0, "not supported yet" },
-	{ "aliases", K_REJECT, 0, "not supported yet" },
+	{ "allow_from_override", K_BOOL,	F(from_override), NULL },
+	{ "aliases",		K_STR,		F(aliases), NULL },
+	{ "logfile",		K_STR,		F(logfile), NULL },
+	{ "logfile_time_format", K_STR,		F(logtime), NULL },
+	{ "syslog",		K_SYSLOG,	F(syslog), NULL },
 	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
 	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
 	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
@@ -107,7 +109,7 @@ static const size_t strfields[] = {
 	F(name), F(host), F(trust_file), F(user), F(password), F(from),
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
 	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
-	F(from_full_name), F(maildomain),
+	F(from_full_name), F(maildomain), F(aliases), F(logfile), F(logtime),
 	F(queue_dir)
 };
 
@@ -130,6 +132,8 @@ acct_defaults(struct account *a)
 	a->retry_min = 5 * 60;
 	a->retry_max = 4 * 60 * 60;
 	a->lifetime = 5 * 24 * 60 * 60;
+	a->from_override = 1;	/* msmtp's default */
+	a->syslog = LOG_MAIL;	/* msmtp's is off: a system MTA logs */
 }
 
 /* "90", "90s", "5m", "4h", "5d": seconds, at least 1, at most a year. */
@@ -439,6 +443,14 @@ set_key(struct account *a, const struct key *k, const char *val,
 		else
 	case K_DURATION:
 		if (val == NULL || parse_duration(val, INTF(a, k->off)) == -1)
+			break;
+		return 0;
+	case K_SYSLOG:
+		if (val == NULL || strcmp(val, "on") == 0)
+			a->syslog = LOG_MAIL;
+		else if (strcmp(val, "off") == 0)
+			a->syslog = -1;
+		else if ((a->syslog = log_facility(val)) == -1)
 			break;
 		return 0;
 	case K_REJECT:

@@ -56,8 +56,27 @@ void	 log_debug(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
 void	 log_warnx(const char *, ...)
 	    __attribute__((format(printf, 1, 2)));
+void	 log_quiet(int);
+void	 log_setup(const char *, int, const char *, const char *);
 void	 log_mail(int, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+int	 log_facility(const char *);
+void	 log_close(void);
+
+/* What became of one message: the one summary line of log_message(). */
+struct logmsg {
+	const char	*queueid;	/* NULL: not queued (the queue fills it) */
+	const char	*msgid;
+	const char	*from;
+	const struct envelope *env;
+	off_t		 size;
+	const char	*relay;		/* host[address]:port, or NULL */
+	double		 delay;		/* seconds since postern started */
+	const char	*status;	/* sent, deferred, bounced */
+	const char	*reply;		/* the smarthost's reply, or why */
+};
+
+void	 log_message(const struct logmsg *);
 
 /* --- configuration (conf.c) ----------------------------------------- */
 
@@ -117,6 +136,11 @@ struct account {
 	int		 retry_min;	/* seconds: queue_retry_min */
 	int		 retry_max;	/* seconds: queue_retry_max */
 	int		 lifetime;	/* seconds: queue_lifetime */
+	int		 from_override;	/* allow_from_override */
+	char		*aliases;	/* the aliases file, or NULL */
+	char		*logfile;	/* NULL: none */
+	char		*logtime;	/* logfile_time_format */
+	int		 syslog;	/* -1: off, else the facility */
 	char		*file;		/* where it was defined */
 	size_t		 line;
 };
@@ -170,7 +194,9 @@ struct msg {
 	int		 eightbit;	/* some byte >= 0x80 */
 	size_t		 maxline;	/* longest line, without CRLF */
 	char		**rcpts;	/* -t: from the headers, no duplicates */
+	int		*bare;		/* rcpts[i] was a bare local name */
 	size_t		 nrcpt;
+	char		 msgid[256];	/* the Message-ID, for the log */
 };
 
 int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
@@ -208,6 +234,42 @@ int	 addr_parse(const char *, const char *, struct addrlist *,
 	    struct err *);
 void	 addr_free(struct addrlist *);
 int	 addr_same(const char *, const char *);
+
+/* --- aliases (alias.c) --------------------------------------------- */
+
+enum alias_kind {
+	ALIAS_ADDR = 0,	/* user@domain */
+	ALIAS_LOCAL,	/* a local name: looked up again */
+	ALIAS_INCLUDE,	/* the kinds from here on are refused */
+	ALIAS_PIPE,
+	ALIAS_FILE
+};
+
+struct alias_target {
+	char		*text;
+	enum alias_kind	 kind;
+	size_t		 line;
+};
+
+struct alias {
+	char		*name;
+	struct alias_target *target;
+	size_t		 ntarget;
+	size_t		 line;
+};
+
+struct aliases {
+	char		*file;
+	struct alias	*v;
+	size_t		 n;
+};
+
+int	 alias_load(struct aliases *, const char *, struct err *);
+int	 alias_parse(struct aliases *, const char *, FILE *, struct err *);
+size_t	 alias_check(const struct aliases *, void (*)(const char *, ...));
+int	 alias_expand(const struct aliases *, const char *, const char *,
+	    char ***, size_t *, struct err *);
+void	 alias_free(struct aliases *);
 
 /* --- encoded words (rfc2047.c) -------------------------------------- */
 
@@ -301,6 +363,8 @@ struct envelope {
 	char		*dsn_notify;	/* NOTIFY=, wire form, or NULL */
 	char		*dsn_ret;	/* RET=: FULL or HDRS, or NULL */
 	char		*envid;		/* ENVID=, before xtext, or NULL */
+	char		 relay[320];	/* host[address]:port that took it */
+	struct reply	 final;		/* the reply to the end of data */
 };
 
 enum reply_status {
@@ -337,6 +401,7 @@ struct qsub {
 	char		*dir;
 	int		 fd;		/* the data file, locked */
 	int		 committed;	/* renamed into place */
+	int		 queue_only;	/* -odq: no delivery attempt now */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
 };
 

@@ -2,19 +2,50 @@
  * Errors and logging.  A struct err carries an error class and a one-line
  * message from the module that failed up to main.c.  The -v transcript
  * goes to stderr: "-> " a line postern sent, "<- " a line it received,
- * "-- " everything else (DESIGN.md).
+ * "-- " everything else (DESIGN.md).  What became of each message is one
+ * summary line, to syslog(LOG_MAIL) and to the account's logfile; every
+ * field is escaped, and nothing that could hold a secret (the password,
+ * an AUTH exchange) is ever a field.
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "extern.h"
 
-static int	verbose;
+#define LOG_LINEMAX	2048	/* a summary line; longer is cut */
+
+static int		 verbose;
+static int		 quiet;		/* -oeq */
+static struct timespec	 started;
+
+/* Where summary lines go: log_setup() from the chosen account and -L. */
+static struct {
+	char		 tag[64];
+	int		 facility;	/* -1: no syslog */
+	int		 opened;
+	const char	*file;		/* NULL: no logfile */
+	const char	*timefmt;
+} lg = { "postern", LOG_MAIL, 0, NULL, NULL };
+
+static const struct {
+	const char	*name;
+	int		 facility;
+} facilities[] = {
+	{ "LOG_USER", LOG_USER }, { "LOG_MAIL", LOG_MAIL },
+	{ "LOG_LOCAL0", LOG_LOCAL0 }, { "LOG_LOCAL1", LOG_LOCAL1 },
+	{ "LOG_LOCAL2", LOG_LOCAL2 }, { "LOG_LOCAL3", LOG_LOCAL3 },
+	{ "LOG_LOCAL4", LOG_LOCAL4 }, { "LOG_LOCAL5", LOG_LOCAL5 },
+	{ "LOG_LOCAL6", LOG_LOCAL6 }, { "LOG_LOCAL7", LOG_LOCAL7 },
+};
 
 int
 err_setv(struct err *e, enum errclass cls, const char *fmt, va_list ap)
@@ -39,6 +70,14 @@ void
 log_init(int v)
 {
 	verbose = v;
+	(void)clock_gettime(CLOCK_MONOTONIC, &started);
+}
+
+/* -oeq: nothing on stderr; the exit status alone tells. */
+void
+log_quiet(int q)
+{
+	quiet = q;
 }
 
 int
@@ -105,6 +144,8 @@ log_warnx(const char *fmt, ...)
 {
 	va_list	ap;
 
+	if (quiet)
+		return;
 	fprintf(stderr, "%s: ", getprogname());
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -112,21 +153,161 @@ log_warnx(const char *fmt, ...)
 	putc('\n', stderr);
 }
 
+/* The facility for "syslog LOG_xxx" (the names msmtp accepts); -1. */
+int
+log_facility(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (strcmp(facilities[i].name, name) == 0)
+			return facilities[i].facility;
+	return -1;
+}
+
 /*
- * A summary line for syslog(LOG_MAIL): what became of a message.  Never
- * holds a secret.  Not echoed with -v: the transcript stays the protocol.
+ * Where summary lines go: the syslog tag (-L, default "postern"), the
+ * facility (-1: no syslog), a logfile (NULL: none) and its strftime
+ * format.  The strings must outlive the logging.
+ */
+void
+log_setup(const char *tag, int facility, const char *file,
+    const char *timefmt)
+{
+	if (lg.opened)
+		closelog();
+	lg.opened = 0;
+	if (tag != NULL)
+		(void)strlcpy(lg.tag, tag, sizeof(lg.tag));
+	lg.facility = facility;
+	lg.file = file;
+	lg.timefmt = timefmt != NULL ? timefmt : "%b %d %H:%M:%S";
+}
+
+void
+log_close(void)
+{
+	if (lg.opened)
+		closelog();
+	lg.opened = 0;
+}
+
+/* A logfile line: "TIME TAG[PID]: LINE", appended in one write. */
+static void
+log_tofile(const char *line)
+{
+	char		 when[128], *out;
+	struct tm	 tm;
+	time_t		 now = time(NULL);
+	int		 fd, n;
+
+	if (localtime_r(&now, &tm) == NULL ||
+	    strftime(when, sizeof(when), lg.timefmt, &tm) == 0)
+		when[0] = '\0';
+	if ((n = xasprintf(&out, "%s%s%s[%ld]: %s\n", when,
+	    when[0] != '\0' ? " " : "", lg.tag, (long)getpid(), line)) == -1)
+		return;
+	fd = open(lg.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOCTTY, 0600);
+	if (fd == -1 || write(fd, out, (size_t)n) != n)
+		log_warnx("logfile %s: %s", lg.file, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	free(out);
+}
+
+/*
+ * A line about a message for syslog and the logfile; not echoed with -v,
+ * where the transcript says more.
  */
 void
 log_mail(int prio, const char *fmt, ...)
 {
-	static int	opened;
-	va_list		ap;
+	char	line[LOG_LINEMAX];
+	va_list	ap;
 
-	if (!opened) {
-		openlog("postern", LOG_PID | LOG_NDELAY, LOG_MAIL);
-		opened = 1;
-	}
 	va_start(ap, fmt);
-	vsyslog(prio, fmt, ap);
+	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (lg.facility != -1) {
+		if (!lg.opened)
+			openlog(lg.tag, LOG_PID | LOG_NDELAY, lg.facility);
+		lg.opened = 1;
+		syslog(prio, "%s", line);
+	}
+	if (lg.file != NULL)
+		log_tofile(line);
+}
+
+/* Seconds since postern started (log_init), for delay=. */
+static double
+elapsed(void)
+{
+	struct timespec	now;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - started.tv_sec) +
+	    (double)(now.tv_nsec - started.tv_nsec) / 1e9;
+}
+
+/* Append " name=value" with value escaped and without spaces. */
+static void
+field(char *line, size_t size, const char *name, const char *val)
+{
+	char	buf[512], *p;
+
+	log_escape(buf, sizeof(buf), val, strlen(val));
+	for (p = buf; *p != '\0'; p++)
+		if (*p == ' ')
+			*p = '_';
+	(void)strlcat(line, " ", size);
+	(void)strlcat(line, name, size);
+	(void)strlcat(line, "=", size);
+	(void)strlcat(line, buf, size);
+}
+
+/*
+ * The summary line of one message, Postfix-like:
+ * id=QUEUEID msgid=<..> from=<..> to=<a>,<b> size=N relay=host[addr]:port
+ * delay=S status=sent|deferred|bounced (reply)
+ */
+void
+log_message(const struct logmsg *l)
+{
+	char	line[LOG_LINEMAX], buf[512], reply[SMTP_TEXTLEN + 64];
+	size_t	i;
+
+	line[0] = '\0';
+	(void)snprintf(line, sizeof(line), "id=%s",
+	    l->queueid != NULL ? l->queueid : "-");
+	field(line, sizeof(line), "msgid", l->msgid != NULL &&
+	    *l->msgid != '\0' ? l->msgid : "-");
+	(void)snprintf(buf, sizeof(buf), "<%s>", l->from != NULL ?
+	    l->from : "");
+	field(line, sizeof(line), "from", buf);
+	(void)strlcat(line, " to=", sizeof(line));
+	for (i = 0; l->env != NULL && i < l->env->nrcpt; i++) {
+		log_escape(buf, sizeof(buf), l->env->rcpts[i].addr,
+		    strlen(l->env->rcpts[i].addr));
+		if (i > 0)
+			(void)strlcat(line, ",", sizeof(line));
+		(void)strlcat(line, "<", sizeof(line));
+		(void)strlcat(line, buf, sizeof(line));
+		(void)strlcat(line, ">", sizeof(line));
+	}
+	(void)snprintf(buf, sizeof(buf), "%lld", (long long)l->size);
+	field(line, sizeof(line), "size", buf);
+	field(line, sizeof(line), "relay", l->relay != NULL &&
+	    *l->relay != '\0' ? l->relay : "none");
+	(void)snprintf(buf, sizeof(buf), "%.2f", l->delay >= 0 ? l->delay :
+	    elapsed());
+	field(line, sizeof(line), "delay", buf);
+	field(line, sizeof(line), "status", l->status);
+	log_escape(reply, sizeof(reply), l->reply != NULL ? l->reply : "",
+	    l->reply != NULL ? strlen(l->reply) : 0);
+	(void)strlcat(line, " (", sizeof(line));
+	(void)strlcat(line, reply, sizeof(line));
+	(void)strlcat(line, ")", sizeof(line));
+	log_mail(strcmp(l->status, "sent") == 0 ? LOG_INFO : LOG_NOTICE,
+	    "%s", line);
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,28 +20,46 @@
 
 #include "extern.h"
 
+/*
+ * What postern was asked to do.  MODE_QUEUE and MODE_LIST belong to the
+ * queue (queue.c), MODE_SMTP to the -bs server (server.c): run_queue()
+ * and run_smtp() below are where they plug in.
+ */
 enum mode {
 	MODE_SEND = 0,	/* -bm: the default */
 	MODE_QUEUE,	/* -q: a queue run */
 	MODE_LIST,	/* -bp, mailq */
+	MODE_SMTP,	/* -bs: SMTP on stdin/stdout */
+	MODE_VERIFY,	/* -bv: the recipients after aliases; nothing sent */
+	MODE_ALIASES,	/* -bi, -I, newaliases: check the aliases files */
 	MODE_ADMIN	/* --delete, --hold, --release */
+};
+
+/* -od: queue only, or try at once; with queue off both deliver now. */
+enum delivery {
+	DELIVER_NOW = 0,	/* -odi, -odb (the default) */
+	DELIVER_QUEUE		/* -odq, -odd: queue only */
 };
 
 struct opts {
 	enum mode	  mode;
 	struct qsel	  sel;		/* -qf, -qI, -qR, -qS */
+	enum errmode	  errmode;	/* -oe */
+	enum delivery	  delivery;	/* -od */
 	const char	 *admin;	/* "delete", "hold", "release" */
 	const char	 *adminid;
-	enum errmode	  errmode;	/* -oep, -oem, -oew, -oeq */
 	const char	 *conffile;	/* -C */
-	const char	 *from;		/* -f, -r */
+	const char	 *from;		/* -f, -r: the last one, no <> */
+	char		 *fromcopy;	/* what from points into */
 	const char	 *fullname;	/* -F */
 	const char	 *account;	/* -a */
 	const char	 *notify;	/* -N */
 	const char	 *ret;		/* -R */
 	const char	 *envid;	/* -V */
+	const char	 *bodytype;	/* -B: 7BIT or 8BITMIME */
+	const char	 *tag;		/* -L */
 	int		  verbose;	/* -v */
-	int		  ignoredots;	/* -i, -oi */
+	int		  ignoredots;	/* -i, -oi, -O IgnoreDots */
 	int		  check;	/* --check */
 	int		  extract;	/* -t */
 	char		**rcpts;
@@ -79,19 +98,32 @@ exit_status(enum errclass cls)
 	return EX_SOFTWARE;
 }
 
+#define USAGE	"usage: %s [-itv] [-a account] [-B type] [-b mode] " \
+	"[-C file] [-F name] [-f sender] [-L tag] [-N dsn] [-O option] " \
+	"[-o option] [-q[...]] [-R ret] [-V envid] [--] [recipient ...]\n"
+
+/* Bad command line: the one-line usage, exit 64. */
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: %s [-itv] [-a account] [-C file] [-F name] "
-	    "[-f sender] [-N dsn] [-o option] [-R ret] [-V envid] [--] "
-	    "recipient ...\n"
-	    "       %s -q[f] [-qI id] [-qR rcpt] [-qS sender] [-v] "
-	    "[-a account] [-C file]\n"
-	    "       %s -bp | --delete id | --hold id | --release id "
-	    "[-C file]\n"
-	    "       %s --check [-a account] [-C file]\n", getprogname(),
-	    getprogname(), getprogname(), getprogname());
+	fprintf(stderr, USAGE, getprogname());
 	exit(EX_USAGE);
+}
+
+static void
+help(void)
+{
+	printf(USAGE, getprogname());
+	printf("       %s --check [-a account] [-C file]\n"
+	    "       %s --delete id | --hold id | --release id [-C file]\n"
+	    "       %s --version | --help\n"
+	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
+	    "the queue (mailq),\n"
+	    "-bi check the aliases (newaliases), -bv show the recipients "
+	    "after aliases,\n"
+	    "-q run the queue.  See postern(8).\n", getprogname(),
+	    getprogname(), getprogname());
+	exit(EX_OK);
 }
 
 static void
@@ -102,6 +134,13 @@ version(void)
 	printf("system configuration: %s\n", POSTERN_CONF);
 	printf("spool directory: %s\n", SPOOLDIR);
 	exit(EX_OK);
+}
+
+static void
+bad_value(char opt, const char *val, const char *want)
+{
+	log_warnx("-%c %s: expected %s", opt, val, want);
+	usage();
 }
 
 /* The value of an option: the rest of the word, or the next argument. */
@@ -115,6 +154,92 @@ optval(char **argv, int *i, const char *rest, char opt)
 		usage();
 	}
 	return argv[++*i];
+}
+
+/* sendmail's boolean option values ("-O IgnoreDots=false"). */
+static int
+truth(const char *v)
+{
+	if (v == NULL || strcasecmp(v, "true") == 0 ||
+	    strcasecmp(v, "t") == 0 || strcasecmp(v, "yes") == 0 ||
+	    strcasecmp(v, "y") == 0 || strcmp(v, "1") == 0)
+		return 1;
+	if (strcasecmp(v, "false") == 0 || strcasecmp(v, "f") == 0 ||
+	    strcasecmp(v, "no") == 0 || strcasecmp(v, "n") == 0 ||
+	    strcmp(v, "0") == 0)
+		return 0;
+	return -1;
+}
+
+/* -oe[pqmwe] and -O ErrorMode=x.  m, w and e all mail the errors. */
+static void
+errmode_opt(struct opts *o, const char *v, char opt)
+{
+	if (strcmp(v, "p") == 0)
+		o->errmode = ERRMODE_PRINT;
+	else if (strcmp(v, "q") == 0)
+		o->errmode = ERRMODE_QUIET;
+	else if (strcmp(v, "m") == 0 || strcmp(v, "w") == 0 ||
+	    strcmp(v, "e") == 0)
+		o->errmode = ERRMODE_MAIL;
+	else
+		bad_value(opt, v, "an error mode: p, q, m, w or e");
+}
+
+/* -od[ibqd] and -O DeliveryMode=x. */
+static void
+delivery_opt(struct opts *o, const char *v, char opt)
+{
+	if (strcmp(v, "i") == 0 || strcmp(v, "b") == 0)
+		o->delivery = DELIVER_NOW;
+	else if (strcmp(v, "q") == 0 || strcmp(v, "d") == 0)
+		o->delivery = DELIVER_QUEUE;
+	else
+		bad_value(opt, v, "a delivery mode: i, b, q or d");
+}
+
+/*
+ * -oX (attached only): -oi, -oe, -od; every other -oX is a sendmail
+ * option that means nothing here (-oA, -om, -oQ, -o7, -o8 ...).
+ */
+static void
+o_opt(struct opts *o, const char *v)
+{
+	if (*v == '\0') {
+		log_warnx("option -o needs an attached value (-oi, -oem ...)");
+		usage();
+	}
+	if (strcmp(v, "i") == 0)
+		o->ignoredots = 1;
+	else if (*v == 'e')
+		errmode_opt(o, v + 1, 'o');
+	else if (*v == 'd')
+		delivery_opt(o, v + 1, 'o');
+}
+
+/* -O Name=value: the long names of the -o options that matter. */
+static void
+longopt(struct opts *o, const char *v)
+{
+	char		 name[64];
+	const char	*val = NULL;
+	size_t		 n = strcspn(v, "=");
+	int		 t;
+
+	if (v[n] == '=')
+		val = v + n + 1;
+	if (n >= sizeof(name))
+		return;
+	memcpy(name, v, n);
+	name[n] = '\0';
+	if (strcasecmp(name, "IgnoreDots") == 0) {
+		if ((t = truth(val)) == -1)
+			bad_value('O', v, "IgnoreDots=true or false");
+		o->ignoredots = t;
+	} else if (strcasecmp(name, "ErrorMode") == 0 && val != NULL)
+		errmode_opt(o, val, 'O');
+	else if (strcasecmp(name, "DeliveryMode") == 0 && val != NULL)
+		delivery_opt(o, val, 'O');
 }
 
 /*
@@ -148,7 +273,189 @@ queue_opt(char **argv, int *i, const char *rest, struct opts *o)
 	}
 }
 
-/* Options as sendmail has them: clustered flags, values attached or not. */
+/* -bX: the mode.  The daemon and test modes are not ours to offer. */
+static void
+b_opt(struct opts *o, const char *v)
+{
+	if (strlen(v) != 1)
+		goto unknown;
+	switch (*v) {
+	case 'm':
+		o->mode = MODE_SEND;
+		return;
+	case 's':
+		o->mode = MODE_SMTP;
+		return;
+	case 'p':
+		o->mode = MODE_LIST;
+		return;
+	case 'i':
+		o->mode = MODE_ALIASES;
+		return;
+	case 'v':
+		o->mode = MODE_VERIFY;
+		return;
+	case 'd':
+	case 'D':
+	case 'l':
+	case 't':
+		log_warnx("-b%s is not supported: postern is a mail "
+		    "submission agent; it never listens for mail, delivers "
+		    "locally or tests addresses", v);
+		exit(EX_USAGE);
+	case 'a':
+	case 'h':
+	case 'H':
+	case 'P':
+		return;		/* sendmail modes without a meaning here */
+	}
+unknown:
+	log_warnx("unknown option -b%s", v);
+	usage();
+}
+
+/* -f/-r: the last one wins; "<>" or "" is the null sender. */
+static void
+from_opt(struct opts *o, const char *v)
+{
+	size_t	n = strlen(v);
+
+	free(o->fromcopy);
+	o->fromcopy = xstrdup(v);
+	if (n >= 2 && v[0] == '<' && v[n - 1] == '>') {
+		o->fromcopy[n - 1] = '\0';
+		o->from = o->fromcopy + 1;
+	} else
+		o->from = o->fromcopy;
+}
+
+/* -B: the body type sendmail takes; postern decides from the bytes. */
+static void
+body_opt(struct opts *o, const char *v)
+{
+	if (strcasecmp(v, "7BIT") != 0 && strcasecmp(v, "8BITMIME") != 0)
+		bad_value('B', v, "7BIT or 8BITMIME");
+	o->bodytype = v;
+}
+
+/* -L: the syslog tag, printable and short. */
+static void
+tag_opt(struct opts *o, const char *v)
+{
+	const char	*p;
+
+	for (p = v; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f || *p == '[' || *p == ':')
+			break;
+	if (*v == '\0' || *p != '\0' || p - v > 32)
+		bad_value('L', v, "a tag of at most 32 printable characters");
+	o->tag = v;
+}
+
+/* An option that takes a value; 0 when c is not one. */
+static int
+value_opt(struct opts *o, char c, const char *v)
+{
+	switch (c) {
+	case 'C':
+		o->conffile = v;
+		break;
+	case 'f':
+	case 'r':
+		from_opt(o, v);
+		break;
+	case 'F':
+		o->fullname = v;
+		break;
+	case 'a':
+		o->account = v;
+		break;
+	case 'N':
+		o->notify = v;
+		break;
+	case 'R':
+		o->ret = v;
+		break;
+	case 'V':
+		o->envid = v;
+		break;
+	case 'B':
+		body_opt(o, v);
+		break;
+	case 'L':
+		tag_opt(o, v);
+		break;
+	case 'O':
+		longopt(o, v);
+		break;
+	case 'h':	/* hop count */
+	case 'p':	/* protocol and host */
+	case 'X':	/* traffic log (and Postfix's -XV) */
+	case 'D':	/* debug output file */
+		break;
+	default:
+		return 0;
+	}
+	return 1;
+}
+
+/* A word of clustered one-letter flags and at most one valued option. */
+static void
+parse_word(char **argv, int *i, const char *p, struct opts *o)
+{
+	for (; *p != '\0'; p++) {
+		switch (*p) {
+		case 'i':
+			o->ignoredots = 1;
+			continue;
+		case 'v':
+			o->verbose = 1;
+			continue;
+		case 't':
+			o->extract = 1;
+			continue;
+		case 'I':
+			o->mode = MODE_ALIASES;
+			continue;
+		case 'G':	/* relay submission */
+		case 'm':	/* me too */
+		case 'n':	/* no aliasing */
+		case 'U':	/* initial user submission */
+			continue;
+		case 'o':
+			o_opt(o, p + 1);
+			return;
+		case 'q':
+			queue_opt(argv, i, p + 1, o);
+			return;
+		case 'b':
+			b_opt(o, p + 1);
+			return;
+		case 'A':
+			if (strcmp(p + 1, "c") != 0 && strcmp(p + 1, "m") != 0)
+				break;
+			return;
+		case 'd':	/* -dX: debug flags */
+		case 'M':	/* -MxVALUE: macros */
+		case 'Q':	/* -Q[reason]: quarantine */
+			return;
+		default:
+			if (strchr("CfrFaNRVBLOhpXD", *p) == NULL)
+				break;
+			(void)value_opt(o, *p, optval(argv, i, p + 1, *p));
+			return;
+		}
+		log_warnx("unknown option -%s", p);
+		usage();
+	}
+}
+
+/*
+ * Options as sendmail has them: clustered flags, values attached or not
+ * ("-fuser", "-f user"), -o and -q attached only.  A value is never taken
+ * for a recipient; the recipients start at the first word that is not an
+ * option, or after "--".  argv[0] picks a personality first.
+ */
 static void
 parse_args(int argc, char **argv, struct opts *o)
 {
@@ -158,6 +465,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	memset(o, 0, sizeof(*o));
 	if (strcmp(getprogname(), "mailq") == 0)
 		o->mode = MODE_LIST;
+	else if (strcmp(getprogname(), "newaliases") == 0)
+		o->mode = MODE_ALIASES;
 	for (i = 1; i < argc; i++) {
 		p = argv[i];
 		if (strcmp(p, "--") == 0) {
@@ -169,7 +478,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (strcmp(p, "--version") == 0)
 			version();
 		if (strcmp(p, "--help") == 0)
-			usage();
+			help();
 		if (strcmp(p, "--check") == 0) {
 			o->check = 1;
 			continue;
@@ -181,70 +490,11 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->adminid = optval(argv, &i, "", p[2]);
 			continue;
 		}
-		for (p++; *p != '\0'; p++) {
-			switch (*p) {
-			case 'i':
-				o->ignoredots = 1;
-				continue;
-			case 'v':
-				o->verbose = 1;
-				continue;
-			case 't':
-				o->extract = 1;
-				continue;
-			case 'C':
-				o->conffile = optval(argv, &i, p + 1, *p);
-				break;
-			case 'f':
-			case 'r':
-				o->from = optval(argv, &i, p + 1, *p);
-				break;
-			case 'F':
-				o->fullname = optval(argv, &i, p + 1, *p);
-				break;
-			case 'a':
-				o->account = optval(argv, &i, p + 1, *p);
-				break;
-			case 'N':
-				o->notify = optval(argv, &i, p + 1, *p);
-				break;
-			case 'R':
-				o->ret = optval(argv, &i, p + 1, *p);
-				break;
-			case 'V':
-				o->envid = optval(argv, &i, p + 1, *p);
-				break;
-			case 'o':
-				if (strcmp(p + 1, "i") == 0)
-					o->ignoredots = 1;
-				else if (strcmp(p + 1, "em") == 0 ||
-				    strcmp(p + 1, "ew") == 0)
-					o->errmode = ERRMODE_MAIL;
-				else if (strcmp(p + 1, "eq") == 0)
-					o->errmode = ERRMODE_QUIET;
-				else if (strcmp(p + 1, "ep") == 0)
-					o->errmode = ERRMODE_PRINT;
-				break;
-			case 'q':
-				queue_opt(argv, &i, p + 1, o);
-				break;
-			case 'b':
-				if (strcmp(p + 1, "p") == 0) {
-					o->mode = MODE_LIST;
-					break;
-				}
-				if (strcmp(p + 1, "m") != 0) {
-					log_warnx("mode -b%s is not "
-					    "supported", p + 1);
-					usage();
-				}
-				break;
-			default:
-				log_warnx("unknown option -%c", *p);
-				usage();
-			}
-			break;	/* the rest of this word was a value */
+		if (p[1] == '-') {
+			log_warnx("unknown option %s", p);
+			usage();
 		}
+		parse_word(argv, &i, p + 1, o);
 	}
 	o->rcpts = argv + i;
 	o->nrcpt = argc - i;
@@ -302,24 +552,26 @@ dsn_options(const struct opts *o, const struct account *a,
 }
 
 /*
- * Build the envelope from the options, checking every address.  A bare
- * local name as the sender is qualified with maildomain (DESIGN.md).
+ * The envelope sender: -f/-r unless the account says
+ * allow_from_override off, else the account's from, else
+ * login@maildomain.  A bare local name is qualified with maildomain
+ * (DESIGN.md).
  */
 static int
-make_envelope(const struct opts *o, const struct account *a,
+make_sender(const struct opts *o, const struct account *a,
     const char *fqdn, struct envelope *env, struct err *e)
 {
-	char	*q;
-	int	 i;
+	char		*q;
+	const char	*f = o->from;
 
-	memset(env, 0, sizeof(*env));
-	if (dsn_options(o, a, env, e) == -1)
-		return -1;
-	if (o->from != NULL && (strcmp(o->from, "<>") == 0 ||
-	    *o->from == '\0'))
+	if (f != NULL && !a->from_override) {
+		log_debug("allow_from_override off: -f %s is ignored", f);
+		f = NULL;
+	}
+	if (f != NULL && *f == '\0')
 		env->from = xstrdup("");
-	else if (o->from != NULL)
-		env->from = xstrdup(o->from);
+	else if (f != NULL)
+		env->from = xstrdup(f);
 	else if (a->from != NULL)
 		env->from = xstrdup(a->from);
 	else
@@ -329,35 +581,108 @@ make_envelope(const struct opts *o, const struct account *a,
 	q = addr_qualify(env->from, fqdn);
 	free(env->from);
 	env->from = q;
-	env->rcpts = xcalloc((size_t)o->nrcpt, sizeof(*env->rcpts));
-	for (i = 0; i < o->nrcpt; i++) {
+	return 0;
+}
+
+/* A recipient before aliases, and whether it was a bare local name. */
+struct want {
+	const char	*addr;
+	int		 bare;
+};
+
+/*
+ * The recipients before aliases: the command line's, then, with -t,
+ * those of the headers (Postfix behaviour).  msg.c has qualified a bare
+ * name of the headers already; its local part is the name.
+ */
+static int
+collect(const struct opts *o, const struct msg *m, struct want **w,
+    size_t *n, struct err *e)
+{
+	size_t	i;
+
+	*w = xcalloc((size_t)o->nrcpt + m->nrcpt + 1, sizeof(**w));
+	*n = 0;
+	for (i = 0; i < (size_t)o->nrcpt; i++) {
 		if (addr_valid_arg(o->rcpts[i], e) == -1)
 			return -1;
-		env->rcpts[env->nrcpt++].addr = xstrdup(o->rcpts[i]);
+		(*w)[*n].addr = o->rcpts[i];
+		(*w)[(*n)++].bare = strchr(o->rcpts[i], '@') == NULL;
+	}
+	for (i = 0; i < m->nrcpt; i++) {
+		(*w)[*n].addr = m->rcpts[i];
+		(*w)[(*n)++].bare = m->bare[i];
 	}
 	return 0;
 }
 
-/*
- * -t: the recipients from the headers join those of the command line
- * (Postfix behaviour), each once.
- */
 static void
-merge_rcpts(struct envelope *env, const struct msg *m)
+add_rcpt(struct envelope *env, const char *a)
 {
-	size_t	i, k;
+	size_t	k;
 
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + m->nrcpt + 1,
+	for (k = 0; k < env->nrcpt; k++)
+		if (addr_same(env->rcpts[k].addr, a))
+			return;
+	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + 1,
 	    sizeof(*env->rcpts));
-	for (i = 0; i < m->nrcpt; i++) {
-		for (k = 0; k < env->nrcpt; k++)
-			if (addr_same(env->rcpts[k].addr, m->rcpts[i]))
-				break;
-		if (k < env->nrcpt)
-			continue;
-		memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
-		env->rcpts[env->nrcpt++].addr = xstrdup(m->rcpts[i]);
+	memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
+	env->rcpts[env->nrcpt++].addr = xstrdup(a);
+}
+
+/*
+ * The envelope recipients: each bare local name through the aliases
+ * (read only when one is there), every address once.  With verify (-bv)
+ * each recipient and what it became is printed there.
+ */
+static int
+expand_rcpts(const struct account *a, const struct want *w, size_t n,
+    const char *domain, struct envelope *env, FILE *verify, struct err *e)
+{
+	struct aliases	 al, *alp = NULL;
+	char		**out, name[512];
+	size_t		 i, k, nout;
+	int		 rc = 0;
+
+	memset(&al, 0, sizeof(al));
+	for (i = 0; i < n && a->aliases != NULL; i++)
+		if (w[i].bare) {
+			if (alias_load(&al, a->aliases, e) == -1)
+				return -1;
+			alp = &al;
+			break;
+		}
+	for (i = 0; rc == 0 && i < n; i++) {
+		(void)strlcpy(name, w[i].addr, sizeof(name));
+		if (w[i].bare)
+			name[strcspn(name, "@")] = '\0';
+		if ((rc = alias_expand(w[i].bare ? alp : NULL, w[i].bare ?
+		    name : w[i].addr, domain, &out, &nout, e)) == -1)
+			break;
+		if (verify != NULL)
+			fprintf(verify, "%s:", w[i].bare ? name : w[i].addr);
+		for (k = 0; k < nout; k++) {
+			if (verify != NULL)
+				fprintf(verify, "%s %s", k > 0 ? "," : "",
+				    out[k]);
+			/*
+			 * The command line's and the aliases' addresses
+			 * are checked already: this one is from a header.
+			 */
+			if ((rc = addr_valid_arg(out[k], e)) == 0)
+				add_rcpt(env, out[k]);
+			else
+				e->cls = ERR_DATA;
+		}
+		if (verify != NULL)
+			putc('\n', verify);
+		for (k = 0; k < nout; k++)
+			free(out[k]);
+		free(out);
 	}
+	if (alp != NULL)
+		alias_free(&al);
+	return rc;
 }
 
 static void
@@ -376,7 +701,8 @@ envelope_free(struct envelope *env)
 
 /*
  * Name each recipient the smarthost refused; the status says whether any
- * was refused for good (67) or only for now (75).
+ * was refused for good (67) or only for now (75; queued ones are not
+ * failures).  With -oem the sender gets a DSN instead.
  */
 static int
 report_rcpts(const struct envelope *env, int queued, enum errmode em)
@@ -386,17 +712,14 @@ report_rcpts(const struct envelope *env, int queued, enum errmode em)
 
 	if (em == ERRMODE_MAIL)
 		return EX_OK;	/* the sender gets a DSN instead */
-
 	for (i = 0; i < env->nrcpt; i++) {
 		const struct rcpt *r = &env->rcpts[i];
 
 		if (r->state == RCPT_PERMFAIL) {
-			if (em != ERRMODE_QUIET)
-				log_warnx("<%s>: recipient refused: %d %s",
-				    r->addr, r->reply.code, r->reply.text);
+			log_warnx("<%s>: recipient refused: %d %s", r->addr,
+			    r->reply.code, r->reply.text);
 			status = EX_NOUSER;
-		} else if (r->state == RCPT_TEMPFAIL && !queued &&
-		    em != ERRMODE_QUIET) {
+		} else if (r->state == RCPT_TEMPFAIL && !queued) {
 			log_warnx("<%s>: recipient deferred: %d %s", r->addr,
 			    r->reply.code, r->reply.text);
 			if (status == EX_OK)
@@ -404,6 +727,66 @@ report_rcpts(const struct envelope *env, int queued, enum errmode em)
 		}
 	}
 	return status;
+}
+
+/*
+ * What the summary line says about the message: sent when every
+ * recipient was accepted, deferred when what failed may work later,
+ * bounced when something was refused for good (the caller got an error
+ * status, or with -oem the queue sends a DSN).
+ */
+static void
+log_result(const struct envelope *env, const struct msg *m, int failed,
+    const struct err *e, const char *queueid)
+{
+	struct logmsg		 l;
+	char			 why[ERR_MSGLEN + SMTP_TEXTLEN];
+	size_t			 i, ok = 0, perm = 0;
+	const struct rcpt	*bad = NULL;
+
+	memset(&l, 0, sizeof(l));
+	l.queueid = queueid;
+	l.msgid = m->msgid;
+	l.from = env->from;
+	l.env = env;
+	l.size = m->size;
+	l.relay = env->relay;
+	l.delay = -1;
+	for (i = 0; i < env->nrcpt; i++) {
+		if (env->rcpts[i].state == RCPT_OK)
+			ok++;
+		else if (bad == NULL || env->rcpts[i].state == RCPT_PERMFAIL)
+			bad = &env->rcpts[i];
+		perm += env->rcpts[i].state == RCPT_PERMFAIL;
+	}
+	if (failed) {
+		l.status = e->cls == ERR_TEMP ? "deferred" : "bounced";
+		l.reply = e->msg;
+	} else if (ok == env->nrcpt) {
+		l.status = "sent";
+		(void)snprintf(why, sizeof(why), "%d %s", env->final.code,
+		    env->final.text);
+		l.reply = why;
+	} else {
+		l.status = perm > 0 ? "bounced" : "deferred";
+		(void)snprintf(why, sizeof(why), "%zu of %zu accepted; <%s>: "
+		    "%d %s", ok, env->nrcpt, bad->addr, bad->reply.code,
+		    bad->reply.text);
+		l.reply = why;
+	}
+	log_message(&l);
+}
+
+/* -bs: the SMTP server on stdin/stdout (server.c) plugs in here. */
+static int
+run_smtp(const struct opts *o, struct conf *conf, struct account *a,
+    const char *fqdn, struct err *e)
+{
+	(void)o;
+	(void)conf;
+	(void)a;
+	(void)fqdn;
+	return err_set(e, ERR_UNAVAIL, "-bs is not available in this build");
 }
 
 /* postern -q, -bp, --delete/--hold/--release. */
@@ -422,16 +805,84 @@ run_queue(const struct opts *o, struct conf *conf, struct account *a,
 	}
 }
 
+/*
+ * -bi, -I, newaliases: parse the aliases file of every account (or of
+ * the one named with -a) and report every target postern refuses.  Exit
+ * 0 only when all of them are valid.
+ */
 static int
-run(const struct opts *o, struct err *e)
+run_newaliases(const struct opts *o, const struct conf *conf,
+    struct err *e)
 {
-	struct conf	 conf;
-	struct account	*a;
+	struct aliases	 al;
+	size_t		 i, k, bad = 0, files = 0;
+
+	for (i = 0; i < conf->nacct; i++) {
+		const char *f = conf->accts[i].aliases;
+
+		if (f == NULL || (o->account != NULL &&
+		    strcmp(o->account, conf->accts[i].name) != 0))
+			continue;
+		for (k = 0; k < i; k++)
+			if (conf->accts[k].aliases != NULL &&
+			    strcmp(conf->accts[k].aliases, f) == 0)
+				break;
+		if (k < i && o->account == NULL)
+			continue;	/* checked already */
+		if (alias_load(&al, f, e) == -1)
+			return -1;
+		files++;
+		if ((k = alias_check(&al, log_warnx)) == 0)
+			printf("%s: %zu aliases\n", f, al.n);
+		bad += k;
+		alias_free(&al);
+	}
+	if (bad > 0)
+		return err_set(e, ERR_CONFIG, "%zu alias target%s refused",
+		    bad, bad == 1 ? " is" : "s are");
+	if (files == 0)
+		printf("%s: no aliases file is configured\n", conf->path);
+	return EX_OK;
+}
+
+/*
+ * With the queue on, the message goes into the spool (fsync'd, renamed)
+ * before any connection, then delivery is tried at once (queue.c).
+ */
+static int
+send_queued(const struct opts *o, struct conf *conf, struct account *a,
+    struct qsub *qs, struct envelope *env, struct msg *m, const char *fqdn,
+    struct err *e)
+{
+	if (queue_submit(qs, conf, a, env, m, o->errmode, fqdn, e) == -1) {
+		log_result(env, m, 1, e, qs->id);
+		(void)report_rcpts(env, 1, o->errmode);
+		return -1;
+	}
+	if (qs->reason[0] != '\0') {
+		struct err q;
+
+		err_set(&q, ERR_TEMP, "%s", qs->reason);
+		log_result(env, m, 1, &q, qs->id);
+		if (o->verbose || isatty(STDERR_FILENO))
+			log_warnx("queued: %s", qs->reason);
+	} else
+		log_result(env, m, 0, e, qs->id);
+	return report_rcpts(env, 1, o->errmode);
+}
+
+/* Send mode and -bv, from the account chosen. */
+static int
+run_send(const struct opts *o, struct conf *conf, struct account *a,
+    const char *fqdn, struct err *e)
+{
 	struct envelope	 env;
 	struct msg	 m;
 	struct msgopts	 mo;
 	struct qsub	 qs;
-	char		*fqdn = NULL, *maildomain = NULL;
+	struct want	*w = NULL;
+	size_t		 nw = 0;
+	char		*maildomain;
 	int		 status = -1;
 
 	memset(&env, 0, sizeof(env));
@@ -439,6 +890,80 @@ run(const struct opts *o, struct err *e)
 	memset(&qs, 0, sizeof(qs));
 	qs.fd = -1;
 	m.fd = -1;
+	maildomain = msg_maildomain(a->maildomain);
+	if (make_sender(o, a, maildomain, &env, e) == -1 ||
+	    dsn_options(o, a, &env, e) == -1)
+		goto out;
+	/* -bv reads a message only to find the recipients of -t. */
+	if (o->mode == MODE_SEND || o->extract) {
+		memset(&mo, 0, sizeof(mo));
+		mo.ignoredots = o->ignoredots;
+		mo.extract = o->extract;
+		mo.sender = env.from;
+		mo.fullname = o->fullname != NULL ? o->fullname :
+		    a->from_full_name;
+		mo.maildomain = maildomain;
+		mo.set_from = (enum msg_set)a->set_from;
+		mo.set_date = (enum msg_set)a->set_date;
+		mo.set_msgid = (enum msg_set)a->set_msgid;
+		mo.keep_bcc = !a->remove_bcc;
+		mo.undisclosed = a->undisclosed;
+		mo.now = time(NULL);
+		/* The spool must be writable before stdin is read (73). */
+		if (o->mode == MODE_SEND && a->queue) {
+			if (queue_open(&qs, a, e) == -1)
+				goto out;
+			mo.outfd = qs.fd;
+		}
+		if (msg_read(STDIN_FILENO, &mo, &m, e) == -1)
+			goto out;
+		qs.fd = -1;	/* the message owns the spool file now */
+	}
+	if (collect(o, &m, &w, &nw, e) == -1 ||
+	    expand_rcpts(a, w, nw, maildomain, &env, o->mode == MODE_VERIFY ?
+	    stdout : NULL, e) == -1)
+		goto out;
+	if (env.nrcpt == 0) {
+		err_set(e, ERR_USAGE, "no recipients specified");
+		goto out;
+	}
+	if (o->mode == MODE_VERIFY) {
+		status = EX_OK;
+		goto out;
+	}
+	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+		goto out;
+	if (a->queue) {
+		qs.queue_only = o->delivery == DELIVER_QUEUE;
+		status = send_queued(o, conf, a, &qs, &env, &m, fqdn, e);
+		goto out;
+	}
+	/* Without the queue there is nowhere to hold a DSN: -oem acts as -oep. */
+	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
+	    e) == -1) {
+		log_result(&env, &m, 1, e, NULL);
+		(void)report_rcpts(&env, 0, ERRMODE_PRINT);
+		goto out;
+	}
+	log_result(&env, &m, 0, e, NULL);
+	status = report_rcpts(&env, 0, ERRMODE_PRINT);
+out:
+	queue_abort(&qs);
+	free(w);
+	msg_close(&m);
+	envelope_free(&env);
+	free(maildomain);
+	return status;
+}
+
+static int
+run(const struct opts *o, struct err *e)
+{
+	struct conf	 conf;
+	struct account	*a;
+	char		*fqdn = NULL;
+	int		 status = -1;
+
 	/* -C: the caller's file, read with the caller's rights only. */
 	if (o->conffile != NULL)
 		priv_revoke();
@@ -449,73 +974,36 @@ run(const struct opts *o, struct err *e)
 	if (status == -1)
 		return -1;
 	status = -1;
+	if (o->mode == MODE_ALIASES) {
+		status = run_newaliases(o, &conf, e);
+		goto out;
+	}
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
+	log_setup(o->tag, a->syslog, a->logfile, a->logtime);
 	fqdn = util_fqdn();
-	if (o->mode != MODE_SEND) {
+	switch (o->mode) {
+	case MODE_QUEUE:
+	case MODE_LIST:
+	case MODE_ADMIN:
 		status = run_queue(o, &conf, a, fqdn, e);
-		goto out;
+		break;
+	case MODE_SMTP:
+		status = run_smtp(o, &conf, a, fqdn, e);
+		break;
+	default:
+		if (o->check) {
+			if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+				break;
+			status = smtp_check(a, a->domain != NULL ? a->domain :
+			    fqdn, stdout, e) == -1 ? -1 : EX_OK;
+		} else
+			status = run_send(o, &conf, a, fqdn, e);
+		break;
 	}
-	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
-		goto out;
-	if (o->check) {
-		status = smtp_check(a, a->domain != NULL ? a->domain : fqdn,
-		    stdout, e) == -1 ? -1 : EX_OK;
-		goto out;
-	}
-	maildomain = msg_maildomain(a->maildomain);
-	if (make_envelope(o, a, maildomain, &env, e) == -1)
-		goto out;
-	memset(&mo, 0, sizeof(mo));
-	mo.ignoredots = o->ignoredots;
-	mo.extract = o->extract;
-	mo.sender = env.from;
-	mo.fullname = o->fullname != NULL ? o->fullname : a->from_full_name;
-	mo.maildomain = maildomain;
-	mo.set_from = (enum msg_set)a->set_from;
-	mo.set_date = (enum msg_set)a->set_date;
-	mo.set_msgid = (enum msg_set)a->set_msgid;
-	mo.keep_bcc = !a->remove_bcc;
-	mo.undisclosed = a->undisclosed;
-	mo.now = time(NULL);
-	/* The spool must be writable before stdin is read (exit 73). */
-	if (a->queue) {
-		if (queue_open(&qs, a, e) == -1)
-			goto out;
-		mo.outfd = qs.fd;
-	}
-	if (msg_read(STDIN_FILENO, &mo, &m, e) == -1)
-		goto out;
-	qs.fd = -1;	/* the message owns the spool file from here on */
-	merge_rcpts(&env, &m);
-	if (env.nrcpt == 0) {
-		err_set(e, ERR_USAGE, "no recipients specified");
-		goto out;
-	}
-	if (a->queue) {
-		if (queue_submit(&qs, &conf, a, &env, &m, o->errmode, fqdn,
-		    e) == -1) {
-			(void)report_rcpts(&env, 1, o->errmode);
-			goto out;
-		}
-		if (qs.reason[0] != '\0' && (o->verbose ||
-		    isatty(STDERR_FILENO)))
-			log_warnx("queued: %s", qs.reason);
-		status = report_rcpts(&env, 1, o->errmode);
-		goto out;
-	}
-	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
-	    e) == -1) {
-		(void)report_rcpts(&env, 0, o->errmode);
-		goto out;
-	}
-	status = report_rcpts(&env, 0, o->errmode);
 out:
-	queue_abort(&qs);
-	msg_close(&m);
-	envelope_free(&env);
+	log_setup(NULL, -1, NULL, NULL);	/* conf's strings go now */
 	free(fqdn);
-	free(maildomain);
 	conf_free(&conf);
 	return status;
 }
@@ -530,20 +1018,24 @@ main(int argc, char *argv[])
 	priv_init();
 	parse_args(argc, argv, &o);
 	log_init(o.verbose);
+	log_quiet(o.errmode == ERRMODE_QUIET);
 	memset(&e, 0, sizeof(e));
 	for (i = 0; i < o.nrcpt; i++)
 		if (strpbrk(o.rcpts[i], "\r\n") != NULL) {
 			log_warnx("line break in recipient argument");
+			free(o.fromcopy);
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0 && !o.check && !o.extract && o.mode == MODE_SEND) {
+	if (o.nrcpt == 0 && !o.check && !o.extract &&
+	    (o.mode == MODE_SEND || o.mode == MODE_VERIFY)) {
 		log_warnx("no recipients specified");
+		free(o.fromcopy);
 		return EX_USAGE;
 	}
 	if ((status = run(&o, &e)) == -1) {
-		if (o.errmode != ERRMODE_QUIET)
-			log_warnx("%s", e.msg);
+		log_warnx("%s", e.msg);
 		status = exit_status(e.cls);
 	}
+	free(o.fromcopy);
 	return status;
 }

@@ -972,7 +972,7 @@ is_resent(const struct field *f)
 }
 
 static void
-add_rcpt(struct msg *m, const char *a)
+add_rcpt(struct msg *m, const char *a, int bare)
 {
 	size_t	i;
 
@@ -980,6 +980,8 @@ add_rcpt(struct msg *m, const char *a)
 		if (addr_same(m->rcpts[i], a))
 			return;
 	m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1, sizeof(char *));
+	m->bare = xreallocarray(m->bare, m->nrcpt + 1, sizeof(int));
+	m->bare[m->nrcpt] = bare;
 	m->rcpts[m->nrcpt++] = xstrdup(a);
 }
 
@@ -1024,7 +1026,7 @@ extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
 		for (j = 0; j < l.n; j++) {
 			a = l.v[j].bare ? addr_qualify(l.v[j].spec,
 			    o->maildomain) : xstrdup(l.v[j].spec);
-			add_rcpt(m, a);
+			add_rcpt(m, a, l.v[j].bare);
 			free(a);
 		}
 		addr_free(&l);
@@ -1090,6 +1092,26 @@ fix_fields(struct hdr *h, const struct msgopts *o, struct err *e)
 	return 0;
 }
 
+/* The Message-ID as it goes out, unfolded, for the summary line. */
+static void
+msgid_of(const struct hdr *h, struct msg *m)
+{
+	const char	*v;
+	size_t		 i, o = 0;
+	ssize_t		 k;
+
+	m->msgid[0] = '\0';
+	if ((k = hdr_find(h, "Message-ID")) == -1)
+		return;
+	v = field_value(&h->f[k]);
+	for (i = 0; v + i < h->f[k].text + h->f[k].len &&
+	    o + 1 < sizeof(m->msgid); i++)
+		if (v[i] != ' ' && v[i] != '\t' && v[i] != '\r' &&
+		    v[i] != '\n')
+			m->msgid[o++] = v[i];
+	m->msgid[o] = '\0';
+}
+
 static int
 fixup(struct hdr *h, const struct msgopts *o, const struct bodyinfo *b,
     struct msg *m, struct err *e)
@@ -1130,6 +1152,7 @@ fixup(struct hdr *h, const struct msgopts *o, const struct bodyinfo *b,
 	if (hdr_find(h, "To") == -1 && hdr_find(h, "Cc") == -1)
 		add_field(h, "To: undisclosed-recipients:;");
 	mime_fix(h, b);
+	msgid_of(h, m);
 	return 0;
 }
 
@@ -1913,6 +1936,8 @@ msg_close(struct msg *m)
 	for (i = 0; i < m->nrcpt; i++)
 		free(m->rcpts[i]);
 	free(m->rcpts);
+	free(m->bare);
 	m->rcpts = NULL;
+	m->bare = NULL;
 	m->nrcpt = 0;
 }

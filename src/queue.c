@@ -1344,6 +1344,13 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	}
 	sub->committed = 1;
 	crash_point("after-rename");
+	if (sub->queue_only) {
+		/* -odq, -odd: the next queue run delivers it. */
+		(void)strlcpy(sub->reason, "queued by -odq, not sent yet",
+		    sizeof(sub->reason));
+		qent_free(&q);
+		return 0;
+	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.conf = c;
 	ctx.dir = sub->dir;

@@ -52,7 +52,7 @@ struct caps {
 struct session {
 	struct conn		 c;
 	const struct account	*a;
-	const char		*host;		/* the one connected to */
+	char			*host;		/* the one connected to (owned) */
 	const char		*helo;
 	struct caps		 caps;
 	int			 quit_sent;
@@ -332,7 +332,9 @@ session_open(struct session *s, const char *host, struct err *e)
 	const struct account	*a = s->a;
 	struct reply		 r;
 
-	s->host = host;
+	/* A copy: the host list it comes from is gone once opened. */
+	free(s->host);
+	s->host = xstrdup(host);
 	s->quit_sent = s->broken = s->authed = 0;
 	if (net_connect(&s->c, host, conf_port(a), a->timeout, a->source_ip,
 	    e) == -1)
@@ -780,6 +782,7 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			return -1;
 	}
 	if (s->caps.chunking) {
+		env->final = r;
 		if (r.code / 100 == 2)
 			return 1;
 		finish(s);
@@ -789,6 +792,24 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 		return 0;
 	finish(s);
 	return refused(s, "DATA", &r, e);
+}
+
+/*
+ * "host[address]:port" of the server the transaction goes to, for the
+ * summary line (Postfix's relay= field).  c.peer is "address:port" or
+ * "[address]:port".
+ */
+static void
+set_relay(struct session *s, struct envelope *env)
+{
+	char	 addr[sizeof(s->c.peer)], *p;
+
+	(void)strlcpy(addr, s->c.peer, sizeof(addr));
+	if ((p = strrchr(addr, ':')) != NULL)
+		*p++ = '\0';
+	addr[strcspn(addr, "]")] = '\0';
+	(void)snprintf(env->relay, sizeof(env->relay), "%s[%s]:%s", s->host,
+	    addr[0] == '[' ? addr + 1 : addr, p != NULL ? p : "?");
 }
 
 /*
@@ -803,6 +824,7 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	const char	*u;
 	int		 rc;
 
+	set_relay(s, env);
 	if ((u = needs_utf8(env)) != NULL && !s->caps.smtputf8) {
 		finish(s);
 		s->refusal = 1;
@@ -840,6 +862,7 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 	data_timeout(s);
 	if (net_flush(&s->c, e) == -1 || read_reply(s, &r, NULL, e) == -1)
 		return -1;
+	env->final = r;
 	if (r.code / 100 != 2)
 		return refused(s, "end of data", &r, e);
 	if (!s->more)
@@ -928,6 +951,7 @@ static void
 session_free(struct session *s)
 {
 	net_close(&s->c);
+	free(s->host);
 	explicit_bzero(s, sizeof(*s));
 	free(s);
 }

@@ -132,6 +132,22 @@ if [ "$SANITIZE" != 1 ] && [ "$VALGRIND" != 1 ]; then
 	count priv "$out"
 fi
 
+# Every option of the command line, one row each.
+$PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count options "$out"
+
+# The summary lines in syslog (a private /dev/log: unshare -m, root) and
+# the logfile, and no secret in any of them.
+$PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count syslog "$out"
+
+# Real callers: PHP mail(), cron's argv, bsd-mailx, s-nail, git send-email.
+$PY tests/clients/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count clients "$out"
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then

@@ -13,8 +13,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 # lint: mandoc, shellcheck; check: Debian's python3 (the scripted server
 # and runner use its standard library only), openssl (test certificates),
 # valgrind, clang's sanitizer runtime; bench: msmtp, for comparison.
+# The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
+# send-email (git-email, and libmailtools-perl, which it needs but only
+# recommends).  bsd-mailx depends on a mail-transport-agent: postfix,
+# installed just below by interop/install.sh, must come first or apt
+# picks exim4; the clients are installed after it.
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
-python3 openssl valgrind msmtp ca-certificates"
+python3 openssl valgrind msmtp ca-certificates util-linux"
+clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl"
 
 missing=
 for p in $pkgs; do
@@ -33,3 +39,16 @@ fi
 # Postfix + Dovecot for the interop smarthost, installed so that Postfix
 # configures nothing on its own.
 sh "$here/interop/install.sh"
+
+missing=
+for p in $clients; do
+	if ! dpkg-query -W -f '${Status}' "$p" 2>/dev/null |
+	    grep -q 'ok installed'; then
+		missing="$missing $p"
+	fi
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086 # the package list is meant to split
+	apt-get install -y --no-install-recommends $missing
+fi
