@@ -200,6 +200,14 @@ struct msg {
 };
 
 int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
+int	 msg_write(int, const char *, size_t, struct err *);
+int	 msg_tmpfile(struct err *);
+char	*msg_unfold(const char *, size_t, size_t *);
+
+/* --- MIME structure and the prepared file (mime.c) ------------------ */
+
+int	 mime_prepare(int, off_t, const char *, size_t, int, int, struct msg *,
+	    struct err *);
 int	 msg_downgrade(const struct msg *, struct msg *, struct err *);
 void	 msg_date(time_t, char *, size_t);
 void	 msg_msgid(time_t, const char *, char *, size_t);
@@ -458,5 +466,14 @@ char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*util_fqdn(void);
+
+/* A growing string, NUL-terminated. */
+struct strbuf {
+	char	*s;
+	size_t	 len, cap;
+};
+
+void	 util_stradd(struct strbuf *, const char *, size_t);
+void	 util_stradds(struct strbuf *, const char *);
 
 #endif

@@ -64,6 +64,25 @@ xasprintf(char **ret, const char *fmt, ...)
 	return n;
 }
 
+/* Append n bytes to a growing string, kept NUL-terminated. */
+void
+util_stradd(struct strbuf *b, const char *p, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		b->cap = (b->len + n + 1) * 2;
+		b->s = xreallocarray(b->s, b->cap, 1);
+	}
+	memcpy(b->s + b->len, p, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+void
+util_stradds(struct strbuf *b, const char *p)
+{
+	util_stradd(b, p, strlen(p));
+}
+
 /*
  * The host's fully qualified name, as the resolver's canonical name for
  * gethostname(); the bare host name when there is none.
