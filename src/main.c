@@ -777,16 +777,27 @@ log_result(const struct envelope *env, const struct msg *m, int failed,
 	log_message(&l);
 }
 
-/* -bs: the SMTP server on stdin/stdout (server.c) plugs in here. */
+/*
+ * -bs: the SMTP server on stdin/stdout (server.c).  It loads the
+ * configuration itself, as each message may choose its own account.
+ */
 static int
 run_smtp(const struct opts *o, struct conf *conf, struct account *a,
     const char *fqdn, struct err *e)
 {
-	(void)o;
+	struct server_opts	so;
+
 	(void)conf;
 	(void)a;
 	(void)fqdn;
-	return err_set(e, ERR_UNAVAIL, "-bs is not available in this build");
+	if (o->nrcpt > 0)
+		return err_set(e, ERR_USAGE, "-bs takes the recipients from "
+		    "RCPT TO, not from the command line");
+	memset(&so, 0, sizeof(so));
+	so.conffile = o->conffile;
+	so.account = o->account;
+	so.fullname = o->fullname;
+	return server_run(&so, e) == -1 ? -1 : EX_OK;
 }
 
 /* postern -q, -bp, --delete/--hold/--release. */
