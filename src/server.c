@@ -244,7 +244,9 @@ path(const char *p, const char **rest)
 		    NULL)
 			p = colon + 1;
 	} else {
-		end = p + strcspn(p, " ");
+		/* "MAIL FROM:" alone is no null sender: that is "<>" */
+		if ((end = p + strcspn(p, " ")) == p)
+			return NULL;
 		*rest = end;
 	}
 	if (**rest != '\0' && **rest != ' ')
@@ -579,17 +581,17 @@ outcome(struct server *sv, int rc, const struct err *e, const char *reason)
 		reply(sv, "554 5.0.0 Message refused: %s", e->msg);
 		break;
 	case ERR_NOPERM:
-		reply(sv, "451 4.7.0 Not sent, try again later: %s", e->msg);
+		reply(sv, "451 4.7.0 Try again later: %s", e->msg);
 		break;
 	case ERR_CONFIG:
-		reply(sv, "451 4.3.5 Not sent, try again later: %s", e->msg);
+		reply(sv, "451 4.3.5 Try again later: %s", e->msg);
 		break;
 	case ERR_TEMP:
 	case ERR_PROTO:
-		reply(sv, "451 4.4.0 Not sent, try again later: %s", e->msg);
+		reply(sv, "451 4.4.0 Try again later: %s", e->msg);
 		break;
 	default:
-		reply(sv, "451 4.3.0 Not sent, try again later: %s", e->msg);
+		reply(sv, "451 4.3.0 Try again later: %s", e->msg);
 		break;
 	}
 }
