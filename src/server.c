@@ -479,13 +479,13 @@ data_read(struct server *sv)
 		n = sv->ilen - sv->ipos;
 		lf = memchr(b, '\n', n);
 		/* a line start needs 3 octets or its LF to be judged */
-		if ((n == 0 || (bol && lf == NULL && n < 3) ||
-		    (!bol && lf == NULL && n == 1 && *b == '\r')) &&
-		    !in_fill(sv))
-			return -1;
 		if (n == 0 || (bol && lf == NULL && n < 3) ||
-		    (!bol && lf == NULL && n == 1 && *b == '\r'))
+		    (!bol && lf == NULL && n == 1 && *b == '\r')) {
+			/* b, n and lf are stale once the buffer moved */
+			if (!in_fill(sv))
+				return -1;
 			continue;
+		}
 		if (bol) {
 			if (crlf && n >= 3 && memcmp(b, ".\r\n", 3) == 0) {
 				sv->ipos += 3;

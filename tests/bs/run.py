@@ -407,8 +407,115 @@ def t_smtplib_refused(opts):
     return p
 
 
+def t_bytewise(opts):
+    """The session one byte per write, a pause after each so that postern
+    reads them one by one: every split of a line, a CRLF, a leading dot
+    and the final dot.  After each command the test waits for its reply,
+    which postern must have written as soon as its input ran dry."""
+    run = Run(opts, SERVER)
+    lines = [b'EHLO client.test\r\n', b'MAIL FROM:<sender@example.org>\r\n',
+             b'RCPT TO:<rcpt@example.net>\r\n', b'DATA\r\n',
+             b'From: <sender@example.org>\r\nTo: <rcpt@example.net>\r\n'
+             b'Subject: bytewise\r\nDate: Fri, 27 Nov 2026 00:00:00 +0000\r\n'
+             b'Message-ID: <bytes@example.org>\r\n\r\n..dot\r\n.\nbare\n'
+             b'\r\n.x\r\n\r\n.\r\n', b'QUIT\r\n']
+    replies = ['220 client.example ESMTP postern'] + EHLO_REPLY + [
+        '250 2.1.0 Ok', '250 2.1.5 Ok', '354 End data with <CR><LF>.<CR><LF>',
+        '250 2.0.0 Ok: delivered to 1 recipient', '221 2.0.0 Bye']
+    due = [6, 7, 8, 9, 10, 11]     # reply lines in after each piece
+    mine, theirs = socket.socketpair()
+    proc = subprocess.Popen(run.argv, stdin=theirs, stdout=theirs,
+                            stderr=subprocess.PIPE, env=run.env)
+    theirs.close()
+    mine.settimeout(30 if not opts.valgrind else TIMEOUT)
+    got, p = b'', []
+    try:
+        for piece, n in zip(lines, due):
+            for i in range(len(piece)):
+                mine.sendall(piece[i:i + 1])
+                time.sleep(0.002)
+            while got.count(b'\r\n') < n:
+                chunk = mine.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    except socket.timeout:
+        p.append('no reply within the timeout: replies not flushed?')
+    mine.close()
+    _, err = proc.communicate(timeout=TIMEOUT)
+    p += run.stop()
+    p += same('postern status', 0, proc.returncode)
+    p += same('postern stderr', b'', err)
+    p += same('replies', ''.join(x + '\r\n' for x in replies).encode(), got)
+    msg = (b'From: <sender@example.org>\r\nTo: <rcpt@example.net>\r\n'
+           b'Subject: bytewise\r\nDate: Fri, 27 Nov 2026 00:00:00 +0000\r\n'
+           b'Message-ID: <bytes@example.org>\r\n\r\n..dot\r\n..\r\nbare\r\n'
+           b'\r\nx\r\n\r\n')
+    p += same('messages', [msg], run.messages)
+    return p
+
+
+def t_splits(opts):
+    """One message per critical split of the DATA text (after each CR, LF
+    and dot), the two halves written 50 ms apart so that postern reads
+    them apart: a CR at the end of a read, a dot alone at the start of a
+    buffer, the final dot cut in two.  Every message must arrive whole."""
+    run = Run(opts, SERVER)
+    text = (b'From: <sender@example.org>\r\nTo: <rcpt@example.net>\r\n'
+            b'Subject: splits\r\nDate: Fri, 27 Nov 2026 00:00:00 +0000\r\n'
+            b'Message-ID: <splits@example.org>\r\n\r\n..dot\r\n.\nbare\n'
+            b'\r\n.x\r\nend\r\n.\r\n')
+    msg = text[:-3].replace(b'\n.\n', b'\n..\n').replace(b'\n.x', b'\nx')
+    msg = msg.replace(b'\r\n', b'\n').replace(b'\n', b'\r\n')
+    cuts = [k for k in range(1, len(text)) if text[k - 1:k] in (b'\r', b'\n', b'.')]
+    mine, theirs = socket.socketpair()
+    proc = subprocess.Popen(run.argv, stdin=theirs, stdout=theirs,
+                            stderr=subprocess.PIPE, env=run.env)
+    theirs.close()
+    mine.settimeout(30 if not opts.valgrind else TIMEOUT)
+    got, p = b'', []
+
+    def wait(n):
+        nonlocal got
+        while got.count(b'\r\n') < n:
+            chunk = mine.recv(4096)
+            if not chunk:
+                raise EOFError('postern closed the session')
+            got += chunk
+    try:
+        mine.sendall(b'EHLO client.test\r\n')
+        wait(6)
+        for i, k in enumerate(cuts):
+            mine.sendall(b'MAIL FROM:<sender@example.org>\r\n'
+                         b'RCPT TO:<rcpt@example.net>\r\nDATA\r\n')
+            wait(6 + 4 * i + 3)
+            mine.sendall(text[:k])
+            time.sleep(0.05)
+            mine.sendall(text[k:])
+            wait(6 + 4 * i + 4)
+        mine.sendall(b'QUIT\r\n')
+        wait(6 + 4 * len(cuts) + 1)
+    except (socket.timeout, EOFError) as e:
+        p.append('session: %s' % e)
+    mine.close()
+    _, err = proc.communicate(timeout=TIMEOUT)
+    p += run.stop()
+    p += same('postern status', 0, proc.returncode)
+    p += same('postern stderr', b'', err)
+    p += same('replies', ''.join(x + '\r\n' for x in ['220 client.example ESMTP postern']
+                                 + EHLO_REPLY + [
+        '250 2.1.0 Ok', '250 2.1.5 Ok', '354 End data with <CR><LF>.<CR><LF>',
+        '250 2.0.0 Ok: delivered to 1 recipient'] * len(cuts) + ['221 2.0.0 Bye']).encode(),
+        got)
+    for k, m in zip(cuts, run.messages):
+        p += same('message split at %d (%r|%r)' % (k, text[k - 3:k], text[k:k + 3]), msg, m)
+    p += same('number of messages', len(cuts), len(run.messages))
+    return p
+
+
 TESTS_ = [t_swaks_default, t_swaks_pipelining, t_swaks_deferred, t_swaks_refused,
-          t_smtplib_tutorial, t_smtplib_refused]
+          t_smtplib_tutorial, t_smtplib_refused, t_bytewise,
+          t_splits]
 
 
 def main():
