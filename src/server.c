@@ -815,6 +815,14 @@ server_run(const struct server_opts *o, struct err *e)
 	/* our name: what we say in EHLO to the smarthost */
 	memset(&ign, 0, sizeof(ign));
 	a = conf_account(&sv->conf, o->account, NULL, &ign);
+	if (a == NULL && o->account != NULL) {
+		/* -a names no usable account: no message could go */
+		*e = ign;
+		reply(sv, "421 4.3.5 Configuration error, try again later");
+		out_flush(sv);
+		server_free(sv);
+		return -1;
+	}
 	sv->name = a != NULL && a->domain != NULL ? a->domain : sv->fqdn;
 	reply(sv, "220 %s ESMTP postern", sv->name);
 	while (rc == 0 && !sv->werr) {
