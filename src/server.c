@@ -535,7 +535,9 @@ outcome(struct server *sv, int rc, const struct err *e, const char *reason)
 			ok++;
 		if (r->state == RCPT_TEMPFAIL && rc == 0)
 			queued++;
-		if (r->state != RCPT_PERMFAIL && r->state != RCPT_TEMPFAIL)
+		/* queued ones are told by the reason, below */
+		if (r->state != RCPT_PERMFAIL && (r->state != RCPT_TEMPFAIL ||
+		    rc == 0))
 			continue;
 		log_warnx("<%s>: recipient %s: %d %s", r->addr,
 		    r->state == RCPT_PERMFAIL ? "refused" : "deferred",
@@ -552,14 +554,18 @@ outcome(struct server *sv, int rc, const struct err *e, const char *reason)
 		return;
 	}
 	if (rc == 0) {
-		(void)snprintf(text, sizeof(text), "Ok: delivered to %zu of %zu "
-		    "recipients", ok, sv->env.nrcpt);
+		if (ok == 0 && queued > 0)
+			(void)strlcpy(text, "Ok: queued", sizeof(text));
+		else
+			(void)snprintf(text, sizeof(text), "Ok: delivered to "
+			    "%zu of %zu recipients", ok, sv->env.nrcpt);
 		if (queued > 0) {
 			log_warnx("queued: %s", reason);
-			(void)strlcat(text, "; queued for the others: ",
-			    sizeof(text));
+			(void)strlcat(text, ok == 0 ? ": " : "; queued for "
+			    "the others: ", sizeof(text));
 			(void)strlcat(text, reason, sizeof(text));
-		} else {
+		}
+		if (refused[0] != '\0') {
 			/* a DSN to the sender does not report these yet */
 			(void)strlcat(text, "; refused: ", sizeof(text));
 			(void)strlcat(text, refused, sizeof(text));

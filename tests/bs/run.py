@@ -53,6 +53,7 @@ domain client.example
 maildomain example.org
 from sender@example.org
 tls off
+queue off
 '''
 SERVER = 'cap PIPELINING\ncap 8BITMIME\n'
 EHLO_REPLY = ['250-client.example', '250-PIPELINING', '250-SIZE',
