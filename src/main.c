@@ -779,17 +779,14 @@ log_result(const struct envelope *env, const struct msg *m, int failed,
 
 /*
  * -bs: the SMTP server on stdin/stdout (server.c).  It loads the
- * configuration itself, as each message may choose its own account.
+ * configuration itself: each message may choose its own account, and a
+ * configuration error is a 421 greeting the client understands.
  */
 static int
-run_smtp(const struct opts *o, struct conf *conf, struct account *a,
-    const char *fqdn, struct err *e)
+run_smtp(const struct opts *o, struct err *e)
 {
 	struct server_opts	so;
 
-	(void)conf;
-	(void)a;
-	(void)fqdn;
 	if (o->nrcpt > 0)
 		return err_set(e, ERR_USAGE, "-bs takes the recipients from "
 		    "RCPT TO, not from the command line");
@@ -975,6 +972,8 @@ run(const struct opts *o, struct err *e)
 	char		*fqdn = NULL;
 	int		 status = -1;
 
+	if (o->mode == MODE_SMTP)
+		return run_smtp(o, e);
 	/* -C: the caller's file, read with the caller's rights only. */
 	if (o->conffile != NULL)
 		priv_revoke();
@@ -998,9 +997,6 @@ run(const struct opts *o, struct err *e)
 	case MODE_LIST:
 	case MODE_ADMIN:
 		status = run_queue(o, &conf, a, fqdn, e);
-		break;
-	case MODE_SMTP:
-		status = run_smtp(o, &conf, a, fqdn, e);
 		break;
 	default:
 		if (o->check) {
