@@ -2,8 +2,10 @@
  * postern -bs: the server side of an SMTP session on standard input and
  * output, for the programs that talk SMTP to sendmail (Symfony Mailer's
  * SendmailTransport, Laravel, SwiftMailer, swaks --pipe).  Each message
- * goes through submit_message(), the path of the sendmail mode; the
- * reply to its final "." says what became of it (DESIGN.md, "-bs").
+ * goes through submit_message(): the fix-ups, queue and delivery of the
+ * sendmail mode (not yet its aliases or summary line, which live in
+ * main.c's run_send()); the reply to its final "." says what became of
+ * it (DESIGN.md, "-bs").
  *
  * Input is read into a buffer and parsed from there, so that a client
  * may pipeline (RFC 2920): replies are answered in order and written out
