@@ -373,6 +373,8 @@ struct envelope {
 	char		*envid;		/* ENVID=, before xtext, or NULL */
 	char		 relay[320];	/* host[address]:port that took it */
 	struct reply	 final;		/* the reply to the end of data */
+	int		 whole;		/* all or none: no body while a
+					   recipient is deferred (-bs) */
 };
 
 enum reply_status {
@@ -439,6 +441,34 @@ void	 priv_hold(void);
 void	 priv_drop(void);
 void	 priv_revoke(void);
 gid_t	 priv_group(void);
+
+/* --- one message, prepared and delivered (submit.c) ---------------- */
+
+struct submission {
+	struct conf	*conf;
+	const struct account *acct;
+	struct envelope	*env;		/* in: sender, recipients; out: states */
+	const char	*fullname;	/* -F; NULL: from_full_name, GECOS */
+	const char	*maildomain;	/* qualifies bare local names */
+	const char	*fqdn;		/* the EHLO argument without domain */
+	enum errmode	 errmode;	/* -oe: who hears of failures */
+	int		 ignoredots;	/* only EOF ends the input */
+	int		 extract;	/* -t */
+	char		 reason[ERR_MSGLEN]; /* out: why it stays queued */
+};
+
+int	 submit_message(int, struct submission *, struct err *);
+void	 submit_envelope_free(struct envelope *);
+
+/* --- the -bs server (server.c) -------------------------------------- */
+
+struct server_opts {
+	const char	*conffile;	/* -C, or NULL: the system file */
+	const char	*account;	/* -a, or NULL: chosen by MAIL FROM */
+	const char	*fullname;	/* -F, or NULL */
+};
+
+int	 server_run(const struct server_opts *, struct err *);
 
 /* --- SASL mechanisms (auth.c) ------------------------------------- */
 

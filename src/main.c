@@ -777,16 +777,24 @@ log_result(const struct envelope *env, const struct msg *m, int failed,
 	log_message(&l);
 }
 
-/* -bs: the SMTP server on stdin/stdout (server.c) plugs in here. */
+/*
+ * -bs: the SMTP server on stdin/stdout (server.c).  It loads the
+ * configuration itself: each message may choose its own account, and a
+ * configuration error is a 421 greeting the client understands.
+ */
 static int
-run_smtp(const struct opts *o, struct conf *conf, struct account *a,
-    const char *fqdn, struct err *e)
+run_smtp(const struct opts *o, struct err *e)
 {
-	(void)o;
-	(void)conf;
-	(void)a;
-	(void)fqdn;
-	return err_set(e, ERR_UNAVAIL, "-bs is not available in this build");
+	struct server_opts	so;
+
+	if (o->nrcpt > 0)
+		return err_set(e, ERR_USAGE, "-bs takes the recipients from "
+		    "RCPT TO, not from the command line");
+	memset(&so, 0, sizeof(so));
+	so.conffile = o->conffile;
+	so.account = o->account;
+	so.fullname = o->fullname;
+	return server_run(&so, e) == -1 ? -1 : EX_OK;
 }
 
 /* postern -q, -bp, --delete/--hold/--release. */
@@ -964,6 +972,8 @@ run(const struct opts *o, struct err *e)
 	char		*fqdn = NULL;
 	int		 status = -1;
 
+	if (o->mode == MODE_SMTP)
+		return run_smtp(o, e);
 	/* -C: the caller's file, read with the caller's rights only. */
 	if (o->conffile != NULL)
 		priv_revoke();
@@ -987,9 +997,6 @@ run(const struct opts *o, struct err *e)
 	case MODE_LIST:
 	case MODE_ADMIN:
 		status = run_queue(o, &conf, a, fqdn, e);
-		break;
-	case MODE_SMTP:
-		status = run_smtp(o, &conf, a, fqdn, e);
 		break;
 	default:
 		if (o->check) {

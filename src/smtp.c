@@ -647,16 +647,25 @@ rcpt_reply(struct envelope *env, size_t k, const struct reply *r)
 	return rc->state == RCPT_OK;
 }
 
+/* Some recipient got a 4xx at RCPT. */
 static int
-no_recipient(struct session *s, const struct envelope *env, struct err *e)
+deferred(const struct envelope *env)
 {
 	size_t	i;
 
-	s->refusal = 1;
 	for (i = 0; i < env->nrcpt; i++)
 		if (env->rcpts[i].state == RCPT_TEMPFAIL)
-			return err_set(e, ERR_TEMP, "%s: no recipient was "
-			    "accepted", s->c.peer);
+			return 1;
+	return 0;
+}
+
+static int
+no_recipient(struct session *s, const struct envelope *env, struct err *e)
+{
+	s->refusal = 1;
+	if (deferred(env))
+		return err_set(e, ERR_TEMP, "%s: no recipient was accepted",
+		    s->c.peer);
 	return err_set(e, ERR_NOUSER, "%s: no recipient was accepted",
 	    s->c.peer);
 }
@@ -713,6 +722,11 @@ abandon(struct session *s, const struct reply *last)
  * would otherwise deliver it unauthenticated.  So BDAT joins the first
  * group only when no AUTH leads it.
  *
+ * An envelope that is to go whole (env->whole: -bs without a queue)
+ * gets no body while any recipient is deferred: the client is told 4xx
+ * and retries, and a copy already delivered to the others would then be
+ * a second one.  So BDAT, too, waits for the RCPT replies.
+ *
  * Returns 0 when the body is to follow DATA's 354, 1 when the message
  * went with BDAT and was accepted, -1 on failure; every recipient's
  * state is set.
@@ -723,7 +737,8 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 {
 	struct reply	 mail, r, auth;
 	int		 pipe = s->caps.pipelining;
-	int		 chunk_later = s->caps.chunking && led != NULL;
+	int		 chunk_later = s->caps.chunking && (led != NULL ||
+			    env->whole);
 	size_t		 i, n = env->nrcpt + (chunk_later ? 1 : 2), ok = 0;
 
 	smtp_reply_init(&mail);
@@ -760,7 +775,8 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			return -1;
 		if (i == 0 && mail.code / 100 != 2)
 			break;
-		if (!pipe && i == env->nrcpt && ok == 0)
+		if (!pipe && i == env->nrcpt && (ok == 0 ||
+		    (env->whole && deferred(env))))
 			break;
 	}
 	if (mail.code / 100 != 2) {
@@ -770,6 +786,15 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	if (ok == 0) {
 		abandon(s, &r);
 		return no_recipient(s, env, e);
+	}
+	if (env->whole && deferred(env)) {
+		abandon(s, &r);
+		for (i = 0; i < env->nrcpt; i++)
+			if (env->rcpts[i].state == RCPT_OK)
+				env->rcpts[i].state = RCPT_PENDING;
+		return err_set(e, ERR_TEMP, "%s: a recipient was deferred: "
+		    "nothing sent, so that a retry makes no second copy",
+		    s->c.peer);
 	}
 	if (chunk_later) {
 		if (send_message(s, m, 1, e) == -1 ||

@@ -148,6 +148,15 @@ $PY tests/clients/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count clients "$out"
 
+# -bs with real clients: swaks --pipe and Python's smtplib.
+if [ "$VALGRIND" = 1 ]; then
+	$PY tests/bs/run.py --postern "$top/$BIN" --valgrind > "$out" 2>&1
+else
+	$PY tests/bs/run.py --postern "$top/$BIN" > "$out" 2>&1
+fi
+cat "$out"
+count bs "$out"
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then

@@ -15,12 +15,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 # valgrind, clang's sanitizer runtime; bench: msmtp, for comparison.
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
-# recommends).  bsd-mailx depends on a mail-transport-agent: postfix,
-# installed just below by interop/install.sh, must come first or apt
-# picks exim4; the clients are installed after it.
+# recommends); of tests/bs: swaks.  bsd-mailx depends on a
+# mail-transport-agent: postfix, installed just below by
+# interop/install.sh, must come first or apt picks exim4; the clients are
+# installed after it.
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux"
-clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl"
+clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=
 for p in $pkgs; do

@@ -207,8 +207,13 @@ ROWS = [
     row('help', ['--help'], stdout=None),
     # modes
     sent('bm', C + ['-bm', 'rcpt@example.net']),
-    row('bs', C + ['-bs'], exit=69,
-        stderr='postern: -bs is not available in this build\n'),
+    row('bs', C + ['-bs'], stdin=b'EHLO client.test\r\nQUIT\r\n',
+        stdout='220 client.example ESMTP postern\r\n250-client.example\r\n'
+        '250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n'
+        '250 ENHANCEDSTATUSCODES\r\n221 2.0.0 Bye\r\n'),
+    row('bs-recipients', C + ['-bs', 'rcpt@example.net'], exit=64,
+        stderr='postern: -bs takes the recipients from RCPT TO, not from '
+        'the command line\n'),
     row('bp', C + ['-bp'], conf='queue_dir @TMP@/queue\n', stdout='Mail queue is empty\n'),
     row('mailq', C, argv0='mailq', conf='queue_dir @TMP@/queue\n', stdout='Mail queue is empty\n'),
     row('bi', C + ['-bi'], stdout='@TMP@/aliases: 3 aliases\n'),
