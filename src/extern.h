@@ -458,6 +458,8 @@ struct submission {
 };
 
 int	 submit_message(int, struct submission *, struct err *);
+void	 submit_log(const struct envelope *, const struct msg *, int,
+	    const struct err *, const char *);
 void	 submit_envelope_free(struct envelope *);
 
 /* --- the -bs server (server.c) -------------------------------------- */
@@ -466,6 +468,7 @@ struct server_opts {
 	const char	*conffile;	/* -C, or NULL: the system file */
 	const char	*account;	/* -a, or NULL: chosen by MAIL FROM */
 	const char	*fullname;	/* -F, or NULL */
+	const char	*tag;		/* -L, or NULL: "postern" */
 };
 
 int	 server_run(const struct server_opts *, struct err *);

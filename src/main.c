@@ -729,53 +729,6 @@ report_rcpts(const struct envelope *env, int queued, enum errmode em)
 	return status;
 }
 
-/*
- * What the summary line says about the message: sent when every
- * recipient was accepted, deferred when what failed may work later,
- * bounced when something was refused for good (the caller got an error
- * status, or with -oem the queue sends a DSN).
- */
-static void
-log_result(const struct envelope *env, const struct msg *m, int failed,
-    const struct err *e, const char *queueid)
-{
-	struct logmsg		 l;
-	char			 why[ERR_MSGLEN + SMTP_TEXTLEN];
-	size_t			 i, ok = 0, perm = 0;
-	const struct rcpt	*bad = NULL;
-
-	memset(&l, 0, sizeof(l));
-	l.queueid = queueid;
-	l.msgid = m->msgid;
-	l.from = env->from;
-	l.env = env;
-	l.size = m->size;
-	l.relay = env->relay;
-	l.delay = -1;
-	for (i = 0; i < env->nrcpt; i++) {
-		if (env->rcpts[i].state == RCPT_OK)
-			ok++;
-		else if (bad == NULL || env->rcpts[i].state == RCPT_PERMFAIL)
-			bad = &env->rcpts[i];
-		perm += env->rcpts[i].state == RCPT_PERMFAIL;
-	}
-	if (failed) {
-		l.status = e->cls == ERR_TEMP ? "deferred" : "bounced";
-		l.reply = e->msg;
-	} else if (ok == env->nrcpt) {
-		l.status = "sent";
-		(void)snprintf(why, sizeof(why), "%d %s", env->final.code,
-		    env->final.text);
-		l.reply = why;
-	} else {
-		l.status = perm > 0 ? "bounced" : "deferred";
-		(void)snprintf(why, sizeof(why), "%zu of %zu accepted; <%s>: "
-		    "%d %s", ok, env->nrcpt, bad->addr, bad->reply.code,
-		    bad->reply.text);
-		l.reply = why;
-	}
-	log_message(&l);
-}
 
 /*
  * -bs: the SMTP server on stdin/stdout (server.c).  It loads the
@@ -794,6 +747,7 @@ run_smtp(const struct opts *o, struct err *e)
 	so.conffile = o->conffile;
 	so.account = o->account;
 	so.fullname = o->fullname;
+	so.tag = o->tag;
 	return server_run(&so, e) == -1 ? -1 : EX_OK;
 }
 
@@ -863,7 +817,7 @@ send_queued(const struct opts *o, struct conf *conf, struct account *a,
     struct err *e)
 {
 	if (queue_submit(qs, conf, a, env, m, o->errmode, fqdn, e) == -1) {
-		log_result(env, m, 1, e, qs->id);
+		submit_log(env, m, 1, e, qs->id);
 		(void)report_rcpts(env, 1, o->errmode);
 		return -1;
 	}
@@ -871,11 +825,11 @@ send_queued(const struct opts *o, struct conf *conf, struct account *a,
 		struct err q;
 
 		err_set(&q, ERR_TEMP, "%s", qs->reason);
-		log_result(env, m, 1, &q, qs->id);
+		submit_log(env, m, 1, &q, qs->id);
 		if (o->verbose || isatty(STDERR_FILENO))
 			log_warnx("queued: %s", qs->reason);
 	} else
-		log_result(env, m, 0, e, qs->id);
+		submit_log(env, m, 0, e, qs->id);
 	return report_rcpts(env, 1, o->errmode);
 }
 
@@ -949,11 +903,11 @@ run_send(const struct opts *o, struct conf *conf, struct account *a,
 	/* Without the queue there is nowhere to hold a DSN: -oem acts as -oep. */
 	if (smtp_send(a, &env, &m, a->domain != NULL ? a->domain : fqdn,
 	    e) == -1) {
-		log_result(&env, &m, 1, e, NULL);
+		submit_log(&env, &m, 1, e, NULL);
 		(void)report_rcpts(&env, 0, ERRMODE_PRINT);
 		goto out;
 	}
-	log_result(&env, &m, 0, e, NULL);
+	submit_log(&env, &m, 0, e, NULL);
 	status = report_rcpts(&env, 0, ERRMODE_PRINT);
 out:
 	queue_abort(&qs);

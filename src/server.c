@@ -351,6 +351,9 @@ cmd_mail(struct server *sv, const char *line)
 	}
 	sv->maildomain = msg_maildomain(sv->acct->maildomain);
 	sv->env.from = addr_qualify(from, sv->maildomain);
+	/* The account's summary-line settings, as in the sendmail mode. */
+	log_setup(sv->o->tag, sv->acct->syslog, sv->acct->logfile,
+	    sv->acct->logtime);
 	free(from);
 	sv->inmail = 1;
 	reply(sv, "250 2.1.0 Ok");
@@ -780,6 +783,7 @@ server_free(struct server *sv)
 		close(sv->dfd);
 	free(sv->obuf);
 	free(sv->fqdn);
+	log_setup(NULL, -1, NULL, NULL);	/* conf's strings go now */
 	conf_free(&sv->conf);
 	free(sv);
 }

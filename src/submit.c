@@ -8,11 +8,27 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "extern.h"
+
+/* Add a recipient unless it is there already. */
+static void
+add_rcpt(struct envelope *env, const char *addr)
+{
+	size_t	k;
+
+	for (k = 0; k < env->nrcpt; k++)
+		if (addr_same(env->rcpts[k].addr, addr))
+			return;
+	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + 1,
+	    sizeof(*env->rcpts));
+	memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
+	env->rcpts[env->nrcpt++].addr = xstrdup(addr);
+}
 
 /*
  * -t: the recipients from the headers join those of the command line
@@ -21,19 +37,109 @@
 static void
 merge_rcpts(struct envelope *env, const struct msg *m)
 {
-	size_t	i, k;
+	size_t	i;
 
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + m->nrcpt + 1,
-	    sizeof(*env->rcpts));
-	for (i = 0; i < m->nrcpt; i++) {
-		for (k = 0; k < env->nrcpt; k++)
-			if (addr_same(env->rcpts[k].addr, m->rcpts[i]))
-				break;
-		if (k < env->nrcpt)
-			continue;
-		memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
-		env->rcpts[env->nrcpt++].addr = xstrdup(m->rcpts[i]);
+	for (i = 0; i < m->nrcpt; i++)
+		add_rcpt(env, m->rcpts[i]);
+}
+
+/*
+ * What the summary line says about the message: sent when every
+ * recipient was accepted, deferred when what failed may work later,
+ * bounced when something was refused for good (the caller got an error
+ * status, or with -oem the queue sends a DSN).
+ */
+void
+submit_log(const struct envelope *env, const struct msg *m, int failed,
+    const struct err *e, const char *queueid)
+{
+	struct logmsg		 l;
+	char			 why[ERR_MSGLEN + SMTP_TEXTLEN];
+	size_t			 i, ok = 0, perm = 0;
+	const struct rcpt	*bad = NULL;
+
+	memset(&l, 0, sizeof(l));
+	l.queueid = queueid;
+	l.msgid = m->msgid;
+	l.from = env->from;
+	l.env = env;
+	l.size = m->size;
+	l.relay = env->relay;
+	l.delay = -1;
+	for (i = 0; i < env->nrcpt; i++) {
+		if (env->rcpts[i].state == RCPT_OK)
+			ok++;
+		else if (bad == NULL || env->rcpts[i].state == RCPT_PERMFAIL)
+			bad = &env->rcpts[i];
+		perm += env->rcpts[i].state == RCPT_PERMFAIL;
 	}
+	if (failed) {
+		l.status = e->cls == ERR_TEMP ? "deferred" : "bounced";
+		l.reply = e->msg;
+	} else if (ok == env->nrcpt) {
+		l.status = "sent";
+		(void)snprintf(why, sizeof(why), "%d %s", env->final.code,
+		    env->final.text);
+		l.reply = why;
+	} else {
+		l.status = perm > 0 ? "bounced" : "deferred";
+		(void)snprintf(why, sizeof(why), "%zu of %zu accepted; <%s>: "
+		    "%d %s", ok, env->nrcpt, bad->addr, bad->reply.code,
+		    bad->reply.text);
+		l.reply = why;
+	}
+	log_message(&l);
+}
+
+/*
+ * The recipients after the aliases (DESIGN.md: envelope recipients go
+ * through them first): a bare local name is looked up, and qualified
+ * with maildomain when no alias has it; the file is read only when a
+ * bare name is there.  Each address once.
+ */
+static int
+expand_aliases(const struct account *a, const char *domain,
+    struct envelope *env, struct err *e)
+{
+	struct aliases	 al, *alp = NULL;
+	struct rcpt	*old = env->rcpts;
+	size_t		 n = env->nrcpt, i, k, nout;
+	char		**out;
+	int		 rc = 0;
+
+	for (i = 0; i < n; i++)
+		if (strchr(old[i].addr, '@') == NULL)
+			break;
+	if (i == n)
+		return 0;
+	if (a->aliases != NULL) {
+		if (alias_load(&al, a->aliases, e) == -1)
+			return -1;
+		alp = &al;
+	}
+	env->rcpts = NULL;
+	env->nrcpt = 0;
+	for (i = 0; rc == 0 && i < n; i++) {
+		int bare = strchr(old[i].addr, '@') == NULL;
+
+		if ((rc = alias_expand(bare ? alp : NULL, old[i].addr, domain,
+		    &out, &nout, e)) == -1)
+			break;
+		for (k = 0; k < nout; k++) {
+			if (rc == 0 && (rc = addr_valid_arg(out[k], e)) == -1)
+				e->cls = ERR_DATA;
+			else if (rc == 0)
+				add_rcpt(env, out[k]);
+			free(out[k]);
+		}
+		free(out);
+	}
+	for (i = 0; i < n; i++)
+		free(old[i].addr);
+	free(old);
+	if (alp != NULL)
+		alias_free(alp);
+	return rc;
 }
 
 /*
@@ -82,15 +188,26 @@ submit_message(int fd, struct submission *s, struct err *e)
 		goto out;
 	qs.fd = -1;	/* the message owns the spool file from here on */
 	merge_rcpts(s->env, &m);
+	if (expand_aliases(a, s->maildomain, s->env, e) == -1)
+		goto out;
 	if (s->env->nrcpt == 0)
 		err_set(e, ERR_USAGE, "no recipients specified");
 	else if (a->queue) {
 		rc = queue_submit(&qs, s->conf, a, s->env, &m, s->errmode,
 		    s->fqdn, e);
 		(void)strlcpy(s->reason, qs.reason, sizeof(s->reason));
-	} else
+		if (rc == 0 && s->reason[0] != '\0') {
+			struct err q;
+
+			err_set(&q, ERR_TEMP, "%s", s->reason);
+			submit_log(s->env, &m, 1, &q, qs.id);
+		} else
+			submit_log(s->env, &m, rc == -1, e, qs.id);
+	} else {
 		rc = smtp_send(a, s->env, &m, a->domain != NULL ? a->domain :
 		    s->fqdn, e);
+		submit_log(s->env, &m, rc == -1, e, NULL);
+	}
 out:
 	queue_abort(&qs);
 	msg_close(&m);

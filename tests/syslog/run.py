@@ -75,6 +75,11 @@ SENT = ('id=- msgid=<log@example.org> from=<sender@example.org> '
         'to=<rcpt@example.net> size=156 relay=127.0.0.1[127.0.0.1]:@PORT@ '
         'delay=@DELAY@ status=sent (250 2.0.0 Ok: queued as TEST1)')
 
+# The same message given over SMTP to -bs, which logs it the same way.
+BS_SESSION = (b'EHLO client.test\r\nMAIL FROM:<sender@example.org>\r\n'
+              b'RCPT TO:<rcpt@example.net>\r\nDATA\r\n'
+              + MSG.replace(b'\n', b'\r\n') + b'.\r\nQUIT\r\n')
+
 # name, extra configuration, server script, arguments, expected exit,
 # expected syslog lines as (priority, tag, text), expected logfile lines
 # as (time format regex, tag, text).
@@ -106,6 +111,8 @@ ROWS = [
        'to=<rcpt@example.net> size=156 relay=127.0.0.1[127.0.0.1]:@PORT@ '
        'delay=@DELAY@ status=deferred (127.0.0.1:@PORT@: MAIL FROM: '
        '451 4.3.0 try later)')], []),
+    ('bs', 'logfile @TMP@/mail.log\n', 'cap PIPELINING\n', ['-bs', '-L', 'smtp-in'], 0,
+     [(22, 'smtp-in', SENT)], [(r'\w{3} [ 0-9]\d \d\d:\d\d:\d\d', 'smtp-in', SENT)]),
     ('auth', 'logfile @TMP@/mail.log\n', None, ['-v', 'rcpt@example.net'], 0,
      [(22, 'postern', SENT)], [(r'\w{3} [ 0-9]\d \d\d:\d\d:\d\d', 'postern', SENT)]),
     ('auth-refused', 'logfile @TMP@/mail.log\npassword wrong-s3cret-pw\n', None,
@@ -184,7 +191,8 @@ def check(row, opts, sock):
             conf = conf.replace(k, v)
         conf_path = harness.write_conf(tmp, conf)
         drain(sock)
-        status, out, err = harness.run([opts.postern, '-C', conf_path] + args, MSG, tmp)
+        status, out, err = harness.run([opts.postern, '-C', conf_path] + args,
+                                       BS_SESSION if '-bs' in args else MSG, tmp)
         problems += server.stop()
         got = drain(sock)
         if status != want_exit:
