@@ -667,6 +667,12 @@ message_refused(enum errclass cls)
 static int
 session_for(struct qctx *ctx, const struct account *a, struct err *e)
 {
+	/*
+	 * Never NULL (process() falls back on the first account); said for
+	 * the analyzer, which cannot see it through ctx->sa == a.
+	 */
+	if (a == NULL)
+		return err_set(e, ERR_SOFTWARE, "no account for the message");
 	if (ctx->s != NULL && ctx->sa == a && smtp_usable(ctx->s))
 		return 0;
 	if (ctx->sa == a && ctx->sdown) {
