@@ -12,7 +12,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # build: compiler, pkg-config, OpenSSL and libbsd headers
 # lint: mandoc, shellcheck; check: Debian's python3 (the scripted server
 # and runner use its standard library only), openssl (test certificates),
-# valgrind, clang's sanitizer runtime; bench: msmtp, for comparison.
+# valgrind; analyze: cppcheck, clang's scan-build; fuzz: clang with its
+# libFuzzer runtime; bench: msmtp, for comparison.
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
 # recommends); of tests/bs: swaks.  bsd-mailx depends on a
@@ -20,7 +21,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # interop/install.sh, must come first or apt picks exim4; the clients are
 # installed after it.
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
-python3 openssl valgrind msmtp ca-certificates util-linux"
+python3 openssl valgrind msmtp ca-certificates util-linux \
+clang clang-tools cppcheck libclang-rt-14-dev"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=
