@@ -672,6 +672,20 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 			close(o->fd);
 		goto out;
 	}
+	/*
+	 * Lines over 998 octets in a text part were re-encoded.  One that is
+	 * still there stands where no encoding applies (a part's header, a
+	 * preamble, an epilogue, a part that is not text): the message
+	 * cannot be sent as it is (RFC 5322 section 2.1.1).
+	 */
+	if (o->maxline > LINE_MAX_OCTETS) {
+		err_set(e, ERR_DATA, "the message has a line of %zu octets "
+		    "outside any text part that could be re-encoded (over "
+		    "the limit of %d)", o->maxline, LINE_MAX_OCTETS);
+		if (outfd == -1)
+			close(o->fd);
+		goto out;
+	}
 	if (lseek(o->fd, 0, SEEK_SET) == -1) {
 		err_set(e, ERR_IO, "temporary file: %s", strerror(errno));
 		if (outfd == -1)
