@@ -461,6 +461,7 @@ int	 submit_message(int, struct submission *, struct err *);
 void	 submit_log(const struct envelope *, const struct msg *, int,
 	    const struct err *, const char *);
 void	 submit_envelope_free(struct envelope *);
+void	 submit_add_rcpt(struct envelope *, const char *);
 
 /* --- the -bs server (server.c) -------------------------------------- */
 

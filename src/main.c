@@ -616,20 +616,6 @@ collect(const struct opts *o, const struct msg *m, struct want **w,
 	return 0;
 }
 
-static void
-add_rcpt(struct envelope *env, const char *a)
-{
-	size_t	k;
-
-	for (k = 0; k < env->nrcpt; k++)
-		if (addr_same(env->rcpts[k].addr, a))
-			return;
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + 1,
-	    sizeof(*env->rcpts));
-	memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
-	env->rcpts[env->nrcpt++].addr = xstrdup(a);
-}
-
 /*
  * The envelope recipients: each bare local name through the aliases
  * (read only when one is there), every address once.  With verify (-bv)
@@ -670,7 +656,7 @@ expand_rcpts(const struct account *a, const struct want *w, size_t n,
 			 * are checked already: this one is from a header.
 			 */
 			if ((rc = addr_valid_arg(out[k], e)) == 0)
-				add_rcpt(env, out[k]);
+				submit_add_rcpt(env, out[k]);
 			else
 				e->cls = ERR_DATA;
 		}
@@ -683,20 +669,6 @@ expand_rcpts(const struct account *a, const struct want *w, size_t n,
 	if (alp != NULL)
 		alias_free(&al);
 	return rc;
-}
-
-static void
-envelope_free(struct envelope *env)
-{
-	size_t	i;
-
-	for (i = 0; i < env->nrcpt; i++)
-		free(env->rcpts[i].addr);
-	free(env->rcpts);
-	free(env->from);
-	free(env->dsn_notify);
-	free(env->dsn_ret);
-	free(env->envid);
 }
 
 /*
@@ -913,7 +885,7 @@ out:
 	queue_abort(&qs);
 	free(w);
 	msg_close(&m);
-	envelope_free(&env);
+	submit_envelope_free(&env);
 	free(maildomain);
 	return status;
 }

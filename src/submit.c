@@ -16,8 +16,8 @@
 #include "extern.h"
 
 /* Add a recipient unless it is there already. */
-static void
-add_rcpt(struct envelope *env, const char *addr)
+void
+submit_add_rcpt(struct envelope *env, const char *addr)
 {
 	size_t	k;
 
@@ -40,7 +40,7 @@ merge_rcpts(struct envelope *env, const struct msg *m)
 	size_t	i;
 
 	for (i = 0; i < m->nrcpt; i++)
-		add_rcpt(env, m->rcpts[i]);
+		submit_add_rcpt(env, m->rcpts[i]);
 }
 
 /*
@@ -129,7 +129,7 @@ expand_aliases(const struct account *a, const char *domain,
 			if (rc == 0 && (rc = addr_valid_arg(out[k], e)) == -1)
 				e->cls = ERR_DATA;
 			else if (rc == 0)
-				add_rcpt(env, out[k]);
+				submit_add_rcpt(env, out[k]);
 			free(out[k]);
 		}
 		free(out);
