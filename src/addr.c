@@ -14,6 +14,8 @@
  */
 #include "config.h"
 
+#include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -665,4 +667,81 @@ addr_same(const char *a, const char *b)
 	if (la != lb || strncmp(a, b, la) != 0 || (da == NULL) != (db == NULL))
 		return 0;
 	return da == NULL || strcasecmp(da, db) == 0;
+}
+
+/*
+ * A set of addresses compared as addr_same() does (local part exactly,
+ * domain without case), so that 100,000 recipients are de-duplicated in
+ * linear time: open addressing over FNV-1a hashes, doubling at half full.
+ */
+static char *
+addrset_key(const char *a)
+{
+	char	*k = xstrdup(a), *d;
+
+	if ((d = strrchr(k, '@')) != NULL)
+		for (; *d != '\0'; d++)
+			*d = (char)tolower((unsigned char)*d);
+	return k;
+}
+
+static size_t
+addrset_hash(const char *k)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (; *k != '\0'; k++)
+		h = (h ^ (unsigned char)*k) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static void
+addrset_grow(struct addrset *s)
+{
+	char	**old = s->slot;
+	size_t	  ocap = s->cap, i, j;
+
+	s->cap = ocap == 0 ? 64 : 2 * ocap;
+	s->slot = xcalloc(s->cap, sizeof(*s->slot));
+	for (i = 0; i < ocap; i++) {
+		if (old[i] == NULL)
+			continue;
+		for (j = addrset_hash(old[i]) & (s->cap - 1); s->slot[j] != NULL;
+		    j = (j + 1) & (s->cap - 1))
+			;
+		s->slot[j] = old[i];
+	}
+	free(old);
+}
+
+/* Add a; 1 when it was not there yet, 0 when it was. */
+int
+addrset_add(struct addrset *s, const char *a)
+{
+	char	*k;
+	size_t	 j;
+
+	if (2 * (s->n + 1) > s->cap)
+		addrset_grow(s);
+	k = addrset_key(a);
+	for (j = addrset_hash(k) & (s->cap - 1); s->slot[j] != NULL;
+	    j = (j + 1) & (s->cap - 1))
+		if (strcmp(s->slot[j], k) == 0) {
+			free(k);
+			return 0;
+		}
+	s->slot[j] = k;
+	s->n++;
+	return 1;
+}
+
+void
+addrset_free(struct addrset *s)
+{
+	size_t	i;
+
+	for (i = 0; i < s->cap; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
 }

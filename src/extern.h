@@ -243,6 +243,15 @@ int	 addr_parse(const char *, const char *, struct addrlist *,
 void	 addr_free(struct addrlist *);
 int	 addr_same(const char *, const char *);
 
+/* Addresses seen, compared as addr_same() does. */
+struct addrset {
+	char		**slot;
+	size_t		  n, cap;
+};
+
+int	 addrset_add(struct addrset *, const char *);
+void	 addrset_free(struct addrset *);
+
 /* --- aliases (alias.c) --------------------------------------------- */
 
 enum alias_kind {
@@ -375,6 +384,8 @@ struct envelope {
 	struct reply	 final;		/* the reply to the end of data */
 	int		 whole;		/* all or none: no body while a
 					   recipient is deferred (-bs) */
+	size_t		 rcap;		/* room in rcpts */
+	struct addrset	*seen;		/* submit_add_rcpt's index */
 };
 
 enum reply_status {

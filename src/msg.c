@@ -940,15 +940,16 @@ is_resent(const struct field *f)
 }
 
 static void
-add_rcpt(struct msg *m, const char *a, int bare)
+add_rcpt(struct msg *m, struct addrset *seen, const char *a, int bare)
 {
-	size_t	i;
-
-	for (i = 0; i < m->nrcpt; i++)
-		if (addr_same(m->rcpts[i], a))
-			return;
-	m->rcpts = xreallocarray(m->rcpts, m->nrcpt + 1, sizeof(char *));
-	m->bare = xreallocarray(m->bare, m->nrcpt + 1, sizeof(int));
+	if (!addrset_add(seen, a))
+		return;
+	if ((m->nrcpt & (m->nrcpt - 1)) == 0) {	/* 0, 1, 2, 4...: double */
+		m->rcpts = xreallocarray(m->rcpts, 2 * m->nrcpt + 1,
+		    sizeof(char *));
+		m->bare = xreallocarray(m->bare, 2 * m->nrcpt + 1,
+		    sizeof(int));
+	}
 	m->bare[m->nrcpt] = bare;
 	m->rcpts[m->nrcpt++] = xstrdup(a);
 }
@@ -969,8 +970,10 @@ extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
 	};
 	const char *const	*list = plain;
 	struct addrlist		 l;
+	struct addrset		 seen;
 	size_t			 i, j, first = 0, end = h->n;
 	char			*name, *a;
+	int			 rc = 0;
 
 	for (i = 0; i < h->n; i++)
 		if (is_resent(&h->f[i])) {
@@ -982,24 +985,25 @@ extract_rcpts(const struct hdr *h, const struct msgopts *o, struct msg *m,
 			list = resent;
 			break;
 		}
-	for (i = first; i < end; i++) {
+	memset(&seen, 0, sizeof(seen));
+	for (i = first; rc == 0 && i < end; i++) {
 		if (!in_list(&h->f[i], list))
 			continue;
 		xasprintf(&name, "%.*s", (int)h->f[i].namelen, h->f[i].text);
-		if (addr_parse(field_value(&h->f[i]), name, &l, e) == -1) {
-			free(name);
-			return -1;
-		}
+		rc = addr_parse(field_value(&h->f[i]), name, &l, e);
 		free(name);
+		if (rc == -1)
+			break;
 		for (j = 0; j < l.n; j++) {
 			a = l.v[j].bare ? addr_qualify(l.v[j].spec,
 			    o->maildomain) : xstrdup(l.v[j].spec);
-			add_rcpt(m, a, l.v[j].bare);
+			add_rcpt(m, &seen, a, l.v[j].bare);
 			free(a);
 		}
 		addr_free(&l);
 	}
-	return 0;
+	addrset_free(&seen);
+	return rc;
 }
 
 /* --- the fix-ups ------------------------------------------------------- */

@@ -15,17 +15,28 @@
 
 #include "extern.h"
 
-/* Add a recipient unless it is there already. */
+/*
+ * Add a recipient unless it is there already.  The index of those seen
+ * (built on first use from what the envelope holds) keeps this linear
+ * for 100,000 recipients.
+ */
 void
 submit_add_rcpt(struct envelope *env, const char *addr)
 {
 	size_t	k;
 
-	for (k = 0; k < env->nrcpt; k++)
-		if (addr_same(env->rcpts[k].addr, addr))
-			return;
-	env->rcpts = xreallocarray(env->rcpts, env->nrcpt + 1,
-	    sizeof(*env->rcpts));
+	if (env->seen == NULL) {
+		env->seen = xcalloc(1, sizeof(*env->seen));
+		for (k = 0; k < env->nrcpt; k++)
+			(void)addrset_add(env->seen, env->rcpts[k].addr);
+	}
+	if (!addrset_add(env->seen, addr))
+		return;
+	if (env->nrcpt >= env->rcap) {
+		env->rcap = env->nrcpt < 8 ? 16 : 2 * env->nrcpt;
+		env->rcpts = xreallocarray(env->rcpts, env->rcap,
+		    sizeof(*env->rcpts));
+	}
 	memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
 	env->rcpts[env->nrcpt++].addr = xstrdup(addr);
 }
@@ -119,6 +130,12 @@ expand_aliases(const struct account *a, const char *domain,
 	}
 	env->rcpts = NULL;
 	env->nrcpt = 0;
+	env->rcap = 0;
+	if (env->seen != NULL) {
+		addrset_free(env->seen);
+		free(env->seen);
+		env->seen = NULL;
+	}
 	for (i = 0; rc == 0 && i < n; i++) {
 		int bare = strchr(old[i].addr, '@') == NULL;
 
@@ -226,5 +243,9 @@ submit_envelope_free(struct envelope *env)
 	free(env->dsn_notify);
 	free(env->dsn_ret);
 	free(env->envid);
+	if (env->seen != NULL) {
+		addrset_free(env->seen);
+		free(env->seen);
+	}
 	memset(env, 0, sizeof(*env));
 }

@@ -187,9 +187,33 @@ test_misc(void)
 	CHECK(!addr_same("a", "a@example.org"), "bare");
 }
 
+/* The set compares as addr_same: domain without case, local part exact. */
+static void
+test_set(void)
+{
+	struct addrset	 s;
+	char		 a[32];
+	size_t		 i, added = 0;
+
+	memset(&s, 0, sizeof(s));
+	CHECK(addrset_add(&s, "a@x.org") == 1, "first add");
+	CHECK(addrset_add(&s, "a@X.ORG") == 0, "domain case");
+	CHECK(addrset_add(&s, "A@x.org") == 1, "local part case counts");
+	CHECK(addrset_add(&s, "root") == 1 && addrset_add(&s, "root") == 0,
+	    "bare name");
+	for (i = 0; i < 10000; i++) {
+		(void)snprintf(a, sizeof(a), "u%zu@x.org", i % 5000);
+		added += addrset_add(&s, a);
+	}
+	CHECK(added == 5000 && s.n == 5003, "10000 adds: %zu new, %zu in all",
+	    added, s.n);
+	addrset_free(&s);
+}
+
 int
 main(void)
 {
+	test_set();
 	test_good();
 	test_bad();
 	test_edits();
