@@ -90,15 +90,6 @@ is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-static int
-has8bit(const char *s, size_t n)
-{
-	while (n-- > 0)
-		if ((unsigned char)*s++ >= 0x80)
-			return 1;
-	return 0;
-}
-
 static void
 add_edit(struct addrlist *l, size_t off, size_t len, char *text, int comment)
 {
@@ -141,7 +132,7 @@ comment(struct parser *p)
 		p->why = "unterminated comment";
 		return -1;
 	}
-	if (simple && has8bit(p->s + start, p->i - 1 - start)) {
+	if (simple && util_has8bit(p->s + start, p->i - 1 - start)) {
 		t = xcalloc(1, p->i - start);
 		memcpy(t, p->s + start, p->i - 1 - start);
 		add_edit(p->l, start, p->i - 1 - start, t, 1);
@@ -248,7 +239,7 @@ words(struct parser *p)
 		} else
 			return 0;
 		w->len = p->i - w->off;
-		w->eightbit = has8bit(w->val, strlen(w->val));
+		w->eightbit = util_has8bit(w->val, strlen(w->val));
 		p->nw++;
 	}
 }

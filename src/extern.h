@@ -473,6 +473,8 @@ void	 submit_log(const struct envelope *, const struct msg *, int,
 	    const struct err *, const char *);
 void	 submit_envelope_free(struct envelope *);
 void	 submit_add_rcpt(struct envelope *, const char *);
+void	 submit_msgopts(struct msgopts *, const struct account *,
+	    const char *, const char *, const char *);
 
 /* --- the -bs server (server.c) -------------------------------------- */
 
@@ -511,6 +513,7 @@ char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*util_fqdn(void);
+int	 util_has8bit(const char *, size_t);
 
 /* A growing string, NUL-terminated. */
 struct strbuf {

@@ -830,19 +830,9 @@ run_send(const struct opts *o, struct conf *conf, struct account *a,
 		goto out;
 	/* -bv reads a message only to find the recipients of -t. */
 	if (o->mode == MODE_SEND || o->extract) {
-		memset(&mo, 0, sizeof(mo));
+		submit_msgopts(&mo, a, env.from, o->fullname, maildomain);
 		mo.ignoredots = o->ignoredots;
 		mo.extract = o->extract;
-		mo.sender = env.from;
-		mo.fullname = o->fullname != NULL ? o->fullname :
-		    a->from_full_name;
-		mo.maildomain = maildomain;
-		mo.set_from = (enum msg_set)a->set_from;
-		mo.set_date = (enum msg_set)a->set_date;
-		mo.set_msgid = (enum msg_set)a->set_msgid;
-		mo.keep_bcc = !a->remove_bcc;
-		mo.undisclosed = a->undisclosed;
-		mo.now = time(NULL);
 		/* The spool must be writable before stdin is read (73). */
 		if (o->mode == MODE_SEND && a->queue) {
 			if (queue_open(&qs, a, e) == -1)

@@ -450,15 +450,6 @@ field_replace(struct field *f, char *text, size_t len)
 	f->len = len;
 }
 
-static int
-has8bit(const char *s, size_t n)
-{
-	while (n-- > 0)
-		if ((unsigned char)*s++ >= 0x80)
-			return 1;
-	return 0;
-}
-
 /* Fields whose value is an address list (RFC 5322 sections 3.6.2-3.6.6). */
 static const char *const addr_fields[] = {
 	"From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Resent-From",
@@ -591,7 +582,7 @@ encode_text(const char *v, size_t n, int force, size_t *outlen)
 
 			while (w < n && v[w] != ' ' && v[w] != '\t')
 				w++;
-			if (w == k || !(has8bit(v + k, w - k) ||
+			if (w == k || !(util_has8bit(v + k, w - k) ||
 			    (force && w - k > FOLD_AT - 10)))
 				break;
 			end = w;
@@ -620,7 +611,7 @@ fix_unstructured(struct field *f, struct err *e)
 {
 	char	*u, *enc, *name;
 	size_t	 ulen, elen, nl = f->namelen + 1;
-	int	 eight = has8bit(f->text, f->len);
+	int	 eight = util_has8bit(f->text, f->len);
 	int	 force;
 
 	if (!eight && longest_line(f) <= LINE_MAX_OCTETS)
@@ -873,7 +864,7 @@ phrase(const char *name)
 		    strchr("!#$%&'*+-/=?^_`{|}~", *p) == NULL)
 			plain = 0;
 	}
-	if (has8bit(n, strlen(n))) {
+	if (util_has8bit(n, strlen(n))) {
 		p = rfc2047_encode(n, strlen(n));
 		free(n);
 		return p;

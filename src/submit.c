@@ -160,6 +160,27 @@ expand_aliases(const struct account *a, const char *domain,
 }
 
 /*
+ * The preparation options an account asks for: the header fix-ups
+ * (msmtp's set_*_header keys), the sender, its full name (-F, else
+ * from_full_name, else GECOS) and the domain for bare names.
+ */
+void
+submit_msgopts(struct msgopts *mo, const struct account *a,
+    const char *sender, const char *fullname, const char *maildomain)
+{
+	memset(mo, 0, sizeof(*mo));
+	mo->sender = sender;
+	mo->fullname = fullname != NULL ? fullname : a->from_full_name;
+	mo->maildomain = maildomain;
+	mo->set_from = (enum msg_set)a->set_from;
+	mo->set_date = (enum msg_set)a->set_date;
+	mo->set_msgid = (enum msg_set)a->set_msgid;
+	mo->keep_bcc = !a->remove_bcc;
+	mo->undisclosed = a->undisclosed;
+	mo->now = time(NULL);
+}
+
+/*
  * Read the message from fd, prepare it and deliver it to every recipient
  * of s->env: with the queue on (DESIGN.md, "The queue"), spool-first,
  * the spool file opened before fd is read so that an unwritable spool is
@@ -184,18 +205,9 @@ submit_message(int fd, struct submission *s, struct err *e)
 	memset(&m, 0, sizeof(m));
 	m.fd = -1;
 	s->reason[0] = '\0';
-	memset(&mo, 0, sizeof(mo));
+	submit_msgopts(&mo, a, s->env->from, s->fullname, s->maildomain);
 	mo.ignoredots = s->ignoredots;
 	mo.extract = s->extract;
-	mo.sender = s->env->from;
-	mo.fullname = s->fullname != NULL ? s->fullname : a->from_full_name;
-	mo.maildomain = s->maildomain;
-	mo.set_from = (enum msg_set)a->set_from;
-	mo.set_date = (enum msg_set)a->set_date;
-	mo.set_msgid = (enum msg_set)a->set_msgid;
-	mo.keep_bcc = !a->remove_bcc;
-	mo.undisclosed = a->undisclosed;
-	mo.now = time(NULL);
 	if (a->queue) {
 		if (queue_open(&qs, a, e) == -1)
 			goto out;

@@ -64,6 +64,16 @@ xasprintf(char **ret, const char *fmt, ...)
 	return n;
 }
 
+/* Does the text hold a byte that is not ASCII? */
+int
+util_has8bit(const char *s, size_t n)
+{
+	while (n-- > 0)
+		if ((unsigned char)*s++ >= 0x80)
+			return 1;
+	return 0;
+}
+
 /* Append n bytes to a growing string, kept NUL-terminated. */
 void
 util_stradd(struct strbuf *b, const char *p, size_t n)
