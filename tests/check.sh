@@ -157,6 +157,21 @@ fi
 cat "$out"
 count bs "$out"
 
+# The demo of the README's quick start must keep working.
+if [ "$VALGRIND" != 1 ]; then
+	if sh tests/demo.sh "$top/$BIN" > "$out" 2>&1 &&
+	    grep -q '^=== postern exited 0 ===$' "$out" &&
+	    grep -q '^Subject: =?utf-8?b?5p2l6IeqU01UUOeahOmXruWAmeKApuKApg==?=$' \
+	    "$out" && grep -q '^Mail queue is empty$' "$out"; then
+		echo "ok demo"
+		passed=$((passed + 1))
+	else
+		echo "FAIL demo"
+		cat "$out"
+		failed=$((failed + 1))
+	fi
+fi
+
 # Interop with a real Postfix + Dovecot smarthost (plain and sanitized
 # builds; memcheck is for the core cases above).
 if [ "$VALGRIND" != 1 ]; then

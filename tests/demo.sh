@@ -68,7 +68,11 @@ password demo-password
 from demo@example.org
 domain demo.example
 maildomain example.org
+# The message is spooled (fsync'd) before the first SMTP command; a
+# per-user queue directory stands in for /var/spool/postern.
+queue_dir $tmp/queue
 EOF
+mkdir -m 700 "$tmp/queue"
 
 "$py" "$top/tests/demo/tutorial.py" > "$tmp/message" 2> "$tmp/tutorial"
 echo "=== the message handed to postern (raw UTF-8 headers) ==="
@@ -88,4 +92,7 @@ echo "=== the message as the server received it ==="
 tr -d '\r' < "$tmp/srv/data.1"
 echo
 cat "$tmp/tutorial"
+echo
+echo "=== the queue after delivery ==="
+"$bin" -C "$tmp/postern.conf" -bp
 exit "$status"
