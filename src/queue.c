@@ -364,8 +364,16 @@ static int
 env_line(struct qent *q, char *line)
 {
 	char		*k = line, *v;
+	const char	*c;
 	long long	 n;
 
+	/*
+	 * A control character has no business in any field: it could reach
+	 * an SMTP command or mailq's output.  Such a file is corrupt.
+	 */
+	for (c = line; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return -1;
 	if ((v = strchr(line, ' ')) == NULL)
 		return -1;
 	*v++ = '\0';

@@ -13,7 +13,7 @@ MAKE=${MAKE:-make}
 B=build-fuzz
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-targets="reply conf addr rfc2047 msg alias"
+targets="reply conf addr rfc2047 msg alias queue"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -58,6 +58,8 @@ seeds() {
 		printf 'root: admin@example.org, ops\nops: ops@example.net\n' \
 		    > "$dir/root"
 		printf 'a: b\nb: a, c@x.org\ndefault: d@x.org\n' > "$dir/loop" ;;
+	queue)
+		cp tests/fuzz/seeds/queue.env "$dir/1" ;;
 	reply)
 		printf '250 OK\r\n' > "$dir/1"
 		printf '250-mx\r\n250-PIPELINING\r\n250 SIZE 100\r\n' > "$dir/2"

@@ -465,6 +465,30 @@ def t_mailq_hold_release_delete():
     q.clean()
 
 
+def t_control_char_in_queue_file():
+    """A queue file with a control character in a field is corrupt: it is
+    neither listed (no terminal escape reaches mailq's output) nor sent
+    (it could reach an SMTP command).  Found by tests/fuzz/fuzz_queue.c."""
+    q = Env('ctl')
+    q.send('m1')
+    (env,) = q.committed()
+    path = os.path.join(q.queue, env)
+    with open(path, 'rb') as f:
+        text = f.read()
+    check(b'\nfrom sender@example.org\n' in text, f'no from line: {text!r}')
+    with open(path, 'wb') as f:
+        f.write(text.replace(b'from sender@example.org',
+                             b'from sender@example.org\x1b[2J'))
+    check(q.mailq() == 'Mail queue is empty\n', 'the corrupt file was listed')
+    srv = Scripted(q.work, 'cap PIPELINING\n')
+    q.set_port(srv.port)
+    rc, _, err = q.run(['-qf'])
+    srv.stop()
+    check(srv.tags() == [], f'the corrupt file was sent: {srv.tags()}')
+    check('\x1b' not in err, f'escape on stderr: {err!r}')
+    q.clean()
+
+
 def t_queue_off_exits_75():
     q = Env('off', extra='queue off')
     rc, _, err = q.send('m1')
@@ -834,7 +858,8 @@ def main():
                    stdout=subprocess.DEVNULL)
     for fn in (t_server_down, t_mail_451, t_rcpt_451_one_of_three, t_data_451,
                t_421_mid_session, t_rset_between_messages, t_submission_flushes_queue,
-               t_mailq_hold_release_delete, t_queue_off_exits_75, t_spool_not_writable,
+               t_mailq_hold_release_delete, t_control_char_in_queue_file,
+               t_queue_off_exits_75, t_spool_not_writable,
                t_permanent_failure_removes, t_oem_bounces_instead, t_expiry_dsn,
                t_expiry_null_sender_to_postmaster, t_backoff_doubles, t_sweeps_leftovers,
                t_crash_after_rename, t_crash_after_dot, t_crash_mid_rewrite,
