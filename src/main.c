@@ -21,9 +21,9 @@
 #include "extern.h"
 
 /*
- * What postern was asked to do.  MODE_QUEUE and MODE_LIST belong to the
- * queue (queue.c), MODE_SMTP to the -bs server (server.c): run_queue()
- * and run_smtp() below are where they plug in.
+ * What postern was asked to do.  MODE_QUEUE, MODE_LIST and MODE_ADMIN go
+ * to the queue (queue.c) through run_queue(), MODE_SMTP to the -bs
+ * server (server.c) through run_smtp().
  */
 enum mode {
 	MODE_SEND = 0,	/* -bm: the default */
