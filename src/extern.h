@@ -326,6 +326,7 @@ void	 net_close(struct conn *);
 int	 tls_start(struct conn *, const struct account *, const char *,
 	    struct err *);
 void	 tls_print(struct conn *, FILE *);
+const char *tls_library(void);
 ssize_t	 tls_read(struct conn *, void *, size_t, struct err *);
 int	 tls_write(struct conn *, const void *, size_t, struct err *);
 void	 tls_close(struct conn *);

@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/opensslv.h>
 
 #include "extern.h"
 
@@ -130,7 +129,7 @@ static void
 version(void)
 {
 	printf("postern %s\n", VERSION);
-	printf("TLS library: %s\n", OPENSSL_VERSION_TEXT);
+	printf("TLS library: %s\n", tls_library());
 	printf("system configuration: %s\n", POSTERN_CONF);
 	printf("spool directory: %s\n", SPOOLDIR);
 	exit(EX_OK);

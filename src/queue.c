@@ -177,6 +177,22 @@ qpath(const char *dir, const char *prefix, const char *id, const char *ext)
 	return p;
 }
 
+/* Open dir/ID.ext for reading, with the spool group held only for it. */
+static int
+qopen(const char *dir, const char *id, const char *ext)
+{
+	char	*path = qpath(dir, "", id, ext);
+	int	 fd, saved;
+
+	priv_hold();
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	saved = errno;
+	priv_drop();
+	free(path);
+	errno = saved;
+	return fd;
+}
+
 /* Control characters in reply texts would break the line format. */
 static char *
 clean(const char *s)
@@ -425,18 +441,13 @@ env_line(struct qent *q, char *line)
 static int
 env_read(const char *dir, const char *id, struct qent *q)
 {
-	char	*path, *buf, *p, *line;
+	char	*buf, *p, *line;
 	ssize_t	 n;
 	size_t	 len = 0;
 	int	 fd, ended = 0, rc = 0;
 
 	memset(q, 0, sizeof(*q));
-	path = qpath(dir, "", id, "env");
-	priv_hold();
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	priv_drop();
-	free(path);
-	if (fd == -1)
+	if ((fd = qopen(dir, id, "env")) == -1)
 		return -1;
 	buf = xcalloc(1, QUEUE_ENVMAX + 1);
 	while (len < QUEUE_ENVMAX && (n = read(fd, buf + len,
@@ -476,15 +487,9 @@ env_read(const char *dir, const char *id, struct qent *q)
 static int
 msg_lock(const char *dir, const char *id)
 {
-	char	*path;
 	int	 fd, saved;
 
-	path = qpath(dir, "", id, "msg");
-	priv_hold();
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	priv_drop();
-	free(path);
-	if (fd == -1)
+	if ((fd = qopen(dir, id, "msg")) == -1)
 		return -1;
 	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
 		saved = errno;

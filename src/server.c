@@ -414,17 +414,10 @@ cmd_rcpt(struct server *sv, const char *line)
 static int
 data_open(struct server *sv)
 {
-	const char	*tmpdir;
-	char		*path;
+	struct err	e;
 
-	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-		tmpdir = "/tmp";
-	xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
-	if ((sv->dfd = mkstemp(path)) == -1)
-		sv->derr = errno;
-	else
-		(void)unlink(path);
-	free(path);
+	if ((sv->dfd = msg_tmpfile(&e)) == -1)
+		sv->derr = errno != 0 ? errno : EIO;
 	sv->dlen = 0;
 	return sv->dfd;
 }

@@ -293,6 +293,13 @@ tls_start(struct conn *c, const struct account *a, const char *host,
 	return 0;
 }
 
+/* The TLS library and its version, for --version. */
+const char *
+tls_library(void)
+{
+	return OPENSSL_VERSION_TEXT;
+}
+
 /*
  * For --check: the protocol, the cipher and the chain the server sent,
  * with subjects, issuers, expiry dates and SHA-256 fingerprints.
