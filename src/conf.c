@@ -13,6 +13,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,11 @@ static const struct key keys[] = {
 	{ "logfile",		K_STR,		F(logfile), NULL },
 	{ "logfile_time_format", K_STR,		F(logtime), NULL },
 	{ "syslog",		K_SYSLOG,	F(syslog), NULL },
+	{ "dkim_domain",	K_STR,		F(dkim_domain), NULL },
+	{ "dkim_selector",	K_STR,		F(dkim_selector), NULL },
+	{ "dkim_key_file",	K_STR,		F(dkim_key_file), NULL },
+	{ "dkim_algorithm",	K_STR,		F(dkim_algorithm), NULL },
+	{ "dkim_headers",	K_STR,		F(dkim_headers), NULL },
 	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
 	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
 	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
@@ -110,7 +116,8 @@ static const size_t strfields[] = {
 	F(domain), F(file), F(source_ip), F(key_file), F(cert_file),
 	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
 	F(from_full_name), F(maildomain), F(aliases), F(logfile), F(logtime),
-	F(queue_dir)
+	F(queue_dir), F(dkim_domain), F(dkim_selector), F(dkim_key_file),
+	F(dkim_algorithm), F(dkim_headers)
 };
 
 #undef F
@@ -194,6 +201,19 @@ acct_free(struct account *a)
 		free(*STRF(a, strfields[i]));
 		*STRF(a, strfields[i]) = NULL;
 	}
+	for (i = 0; i < a->ndkim; i++) {
+		free(a->dkim[i].selector);
+		free(a->dkim[i].file);
+		crypto_key_free(a->dkim[i].key);
+	}
+	free(a->dkim);
+	a->dkim = NULL;
+	a->ndkim = 0;
+	for (i = 0; i < a->ndkim_h; i++)
+		free(a->dkim_h[i]);
+	free(a->dkim_h);
+	a->dkim_h = NULL;
+	a->ndkim_h = 0;
 }
 
 /* Copy every setting of src into dst, keeping dst's name and origin. */
@@ -600,9 +620,251 @@ secret_ok(const char *path, const struct stat *st)
 	    (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) == 0;
 }
 
+/* --- DKIM keys ----------------------------------------------------------- */
+
+/* Signed when present (RFC 6376 5.4.1); From first, always. */
+static const char *const dkim_default_h[] = {
+	"from", "reply-to", "sender", "subject", "date", "to", "cc",
+	"in-reply-to", "references", "message-id", "mime-version",
+	"content-type", "content-transfer-encoding", "content-id",
+	"content-description", "resent-date", "resent-from", "resent-sender",
+	"resent-to", "resent-cc", "resent-message-id", "list-id", "list-help",
+	"list-unsubscribe", "list-subscribe", "list-post", "list-owner",
+	"list-archive"
+};
+
+/* The words of v, separated by any of seps. */
+static size_t
+split_list(const char *v, const char *seps, char ***out)
+{
+	size_t	n = 0, k;
+
+	*out = NULL;
+	for (v += strspn(v, seps); *v != '\0'; v += strspn(v, seps)) {
+		k = strcspn(v, seps);
+		*out = xreallocarray(*out, n + 1, sizeof(**out));
+		xasprintf(&(*out)[n++], "%.*s", (int)k, v);
+		v += k;
+	}
+	return n;
+}
+
+static void
+free_list(char **v, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Only letters, digits and the characters in extra. */
+static int
+dkim_name_ok(const char *s, const char *extra)
+{
+	if (*s == '\0' || *s == '.' || *s == '-')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && strchr(extra, *s) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * A key is read as the configuration's secrets are: its owner alone may
+ * read it, or it is root:postern 0640 for the setgid binary.
+ */
+static int
+key_ok(const struct stat *st)
+{
+	if ((st->st_mode & (S_IRWXG | S_IRWXO)) == 0)
+		return 1;
+	return st->st_uid == 0 && st->st_gid == priv_group() &&
+	    priv_group() != getgid() &&
+	    (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) == 0;
+}
+
+static int
+dkim_key(const struct account *a, struct dkimkey *k, const char *alg,
+    struct err *e)
+{
+	struct stat	 st;
+	FILE		*fp;
+	const char	*why;
+	int		 fd, rc;
+
+	if ((fd = open(k->file, O_RDONLY | O_CLOEXEC)) == -1)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s: %s", a->file, a->line, a->name,
+		    k->file, strerror(errno));
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s: not a regular file", a->file, a->line,
+		    a->name, k->file);
+	}
+	if (!key_ok(&st)) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s is readable by others (mode %03o; "
+		    "chmod 600 it)", a->file, a->line, a->name, k->file,
+		    (unsigned int)(st.st_mode & 0777));
+	}
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s: %s", a->file, a->line, a->name,
+		    k->file, strerror(errno));
+	}
+	rc = crypto_key_read(fp, &k->key, &why);
+	fclose(fp);
+	if (rc == -1)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s: %s", a->file, a->line, a->name,
+		    k->file, why);
+	if (crypto_key_type(k->key) == CRYPTO_KEY_RSA &&
+	    crypto_key_bits(k->key) < 2048)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file %s: an RSA key of %d bits (DKIM keys need "
+		    "2048 or more)", a->file, a->line, a->name, k->file,
+		    crypto_key_bits(k->key));
+	if (alg != NULL && strcmp(alg, crypto_key_type(k->key) ==
+	    CRYPTO_KEY_RSA ? "rsa-sha256" : "ed25519-sha256") != 0)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_algorithm says %s but %s holds an %s key", a->file,
+		    a->line, a->name, alg, k->file,
+		    crypto_key_type(k->key) == CRYPTO_KEY_RSA ? "RSA" :
+		    "Ed25519");
+	return 0;
+}
+
+/* dkim_headers, or the default list: lower case, no repeats, From first. */
+static int
+dkim_fields(struct account *a, struct err *e)
+{
+	char	**v;
+	size_t	  n, i, j;
+
+	if (a->dkim_headers == NULL) {
+		n = sizeof(dkim_default_h) / sizeof(dkim_default_h[0]);
+		v = xcalloc(n, sizeof(*v));
+		for (i = 0; i < n; i++)
+			v[i] = xstrdup(dkim_default_h[i]);
+	} else
+		n = split_list(a->dkim_headers, ":, \t", &v);
+	a->dkim_h = xcalloc(n + 1, sizeof(*a->dkim_h));
+	a->dkim_h[a->ndkim_h++] = xstrdup("from");
+	for (i = 0; i < n; i++) {
+		for (j = 0; v[i][j] != '\0'; j++) {
+			if ((unsigned char)v[i][j] < 33 ||
+			    (unsigned char)v[i][j] > 126) {
+				err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+				    "dkim_headers: '%s' is not a header field "
+				    "name", a->file, a->line, a->name, v[i]);
+				free_list(v, n);
+				return -1;
+			}
+			v[i][j] = (char)tolower((unsigned char)v[i][j]);
+		}
+		for (j = 0; j < a->ndkim_h; j++)
+			if (strcmp(a->dkim_h[j], v[i]) == 0)
+				break;
+		if (j == a->ndkim_h)
+			a->dkim_h[a->ndkim_h++] = xstrdup(v[i]);
+	}
+	free_list(v, n);
+	return 0;
+}
+
+/*
+ * Load the DKIM keys of account a: dkim_key_file, dkim_selector and
+ * dkim_algorithm are lists (commas or white space; key files: commas),
+ * paired in order, one signature each.
+ */
+static int
+dkim_load(struct account *a, struct err *e)
+{
+	char	**files = NULL, **sels = NULL, **algs = NULL;
+	size_t	  nfiles = 0, nsels = 0, nalgs = 0, i;
+	int	  rc = -1;
+
+	if (a->dkim_key_file == NULL) {
+		const char *set = a->dkim_domain != NULL ? "dkim_domain" :
+		    a->dkim_selector != NULL ? "dkim_selector" :
+		    a->dkim_algorithm != NULL ? "dkim_algorithm" :
+		    a->dkim_headers != NULL ? "dkim_headers" : NULL;
+
+		if (set == NULL)
+			return 0;
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': %s "
+		    "without dkim_key_file", a->file, a->line, a->name, set);
+	}
+	if (a->dkim_domain == NULL || a->dkim_selector == NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_key_file needs dkim_domain and dkim_selector",
+		    a->file, a->line, a->name);
+	if (!dkim_name_ok(a->dkim_domain, ".-"))
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "dkim_domain '%s' is not a domain name", a->file, a->line,
+		    a->name, a->dkim_domain);
+	nfiles = split_list(a->dkim_key_file, ",", &files);
+	nsels = split_list(a->dkim_selector, ", \t", &sels);
+	if (a->dkim_algorithm != NULL)
+		nalgs = split_list(a->dkim_algorithm, ", \t", &algs);
+	for (i = 0; i < nfiles; i++) {
+		char *f = files[i], *end = f + strlen(f);
+
+		f += strspn(f, " \t");
+		while (end > f && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		memmove(files[i], f, strlen(f) + 1);
+	}
+	if (nfiles == 0 || nsels != nfiles || (algs != NULL &&
+	    nalgs != nfiles)) {
+		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': %zu "
+		    "dkim_key_file, %zu dkim_selector%s: one of each per "
+		    "signature", a->file, a->line, a->name, nfiles, nsels,
+		    algs != NULL ? " and a different number of "
+		    "dkim_algorithm" : "");
+		goto out;
+	}
+	for (i = 0; i < nalgs; i++)
+		if (strcmp(algs[i], "rsa-sha256") != 0 &&
+		    strcmp(algs[i], "ed25519-sha256") != 0) {
+			err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+			    "dkim_algorithm '%s': rsa-sha256 or "
+			    "ed25519-sha256", a->file, a->line, a->name,
+			    algs[i]);
+			goto out;
+		}
+	a->dkim = xcalloc(nfiles, sizeof(*a->dkim));
+	for (i = 0; i < nfiles; i++) {
+		if (!dkim_name_ok(sels[i], ".-_")) {
+			err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+			    "dkim_selector '%s' is not a selector", a->file,
+			    a->line, a->name, sels[i]);
+			goto out;
+		}
+		a->dkim[i].file = xstrdup(files[i]);
+		a->dkim[i].selector = xstrdup(sels[i]);
+		a->ndkim++;
+		if (dkim_key(a, &a->dkim[i], algs != NULL ? algs[i] : NULL,
+		    e) == -1)
+			goto out;
+	}
+	rc = dkim_fields(a, e);
+out:
+	free_list(files, nfiles);
+	free_list(sels, nsels);
+	free_list(algs, nalgs);
+	return rc;
+}
+
 /*
  * Read the configuration file.  A file that holds a password must not be
- * readable by group or others (but see secret_ok).
+ * readable by group or others (but see secret_ok).  The DKIM keys are
+ * loaded now, while the caller holds the group that may read them.
  */
 int
 conf_load(struct conf *c, const char *path, struct err *e)
@@ -635,6 +897,11 @@ conf_load(struct conf *c, const char *path, struct err *e)
 		}
 		break;
 	}
+	for (i = 0; i < c->nacct; i++)
+		if (dkim_load(&c->accts[i], e) == -1) {
+			conf_free(c);
+			return -1;
+		}
 	return 0;
 }
 

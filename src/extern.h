@@ -99,6 +99,13 @@ enum msg_set {
 	MSG_ON		/* always set it, replacing any (From only) */
 };
 
+/* One DKIM signature to add: dkim_selector, dkim_key_file (conf.c). */
+struct dkimkey {
+	char			*selector;
+	char			*file;
+	struct crypto_key	*key;
+};
+
 struct account {
 	char		*name;
 	char		*host;
@@ -141,6 +148,16 @@ struct account {
 	char		*logfile;	/* NULL: none */
 	char		*logtime;	/* logfile_time_format */
 	int		 syslog;	/* -1: off, else the facility */
+	char		*dkim_domain;	/* d= */
+	char		*dkim_selector;	/* the keys as written: lists */
+	char		*dkim_key_file;
+	char		*dkim_algorithm;
+	char		*dkim_headers;
+	struct dkimkey	*dkim;		/* loaded by conf_load() */
+	size_t		 ndkim;
+	char		**dkim_h;	/* dkim_headers, lower case, "from"
+					   first */
+	size_t		 ndkim_h;
 	char		*file;		/* where it was defined */
 	size_t		 line;
 };
@@ -197,6 +214,9 @@ struct msg {
 	int		*bare;		/* rcpts[i] was a bare local name */
 	size_t		 nrcpt;
 	char		 msgid[256];	/* the Message-ID, for the log */
+	const char	*sig;		/* DKIM-Signature fields, sent before
+					   the file (smtp.c) */
+	size_t		 siglen;
 };
 
 int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
@@ -206,9 +226,12 @@ char	*msg_unfold(const char *, size_t, size_t *);
 
 /* --- MIME structure and the prepared file (mime.c) ------------------ */
 
-int	 mime_prepare(int, off_t, const char *, size_t, int, int, struct msg *,
+struct dkim;
+
+int	 mime_prepare(int, off_t, const char *, size_t, int, int,
+	    struct dkim *, struct msg *, struct err *);
+int	 msg_downgrade(const struct msg *, struct msg *, struct dkim *,
 	    struct err *);
-int	 msg_downgrade(const struct msg *, struct msg *, struct err *);
 void	 msg_date(time_t, char *, size_t);
 void	 msg_msgid(time_t, const char *, char *, size_t);
 char	*msg_maildomain(const char *);
@@ -350,6 +373,56 @@ int	 crypto_hmac(enum crypto_md, const void *, size_t, const void *,
 	    size_t, unsigned char *);
 int	 crypto_pbkdf2(enum crypto_md, const char *, size_t,
 	    const unsigned char *, size_t, unsigned int, unsigned char *);
+
+/* A digest computed piece by piece. */
+struct crypto_hash;
+
+struct crypto_hash *crypto_hash_new(enum crypto_md);
+void	 crypto_hash_update(struct crypto_hash *, const void *, size_t);
+int	 crypto_hash_final(struct crypto_hash *, unsigned char *);
+
+/* A private key for DKIM signatures. */
+enum crypto_keytype {
+	CRYPTO_KEY_RSA,
+	CRYPTO_KEY_ED25519
+};
+
+struct crypto_key;
+
+int	 crypto_key_read(FILE *, struct crypto_key **, const char **);
+enum crypto_keytype crypto_key_type(const struct crypto_key *);
+int	 crypto_key_bits(const struct crypto_key *);
+int	 crypto_key_sign(const struct crypto_key *, const void *, size_t,
+	    unsigned char **, size_t *);
+char	*crypto_key_public(const struct crypto_key *);
+void	 crypto_key_free(struct crypto_key *);
+
+/* --- DKIM signatures (dkim.c) ------------------------------------- */
+
+/* The relaxed body canonicalization (RFC 6376 3.4.4), hashed as it goes. */
+struct dkim_body {
+	struct crypto_hash	*h;
+	size_t			 blank;	/* empty lines not yet written */
+	int			 wsp;	/* white space not yet written */
+	int			 any;	/* something was written */
+	size_t			 len;
+	char			 buf[8192];
+};
+
+struct strbuf;
+
+void	 dkim_body_init(struct dkim_body *);
+void	 dkim_body_update(struct dkim_body *, const char *, size_t);
+int	 dkim_body_final(struct dkim_body *, unsigned char *);
+void	 dkim_canon_header(const char *, size_t, struct strbuf *);
+void	 dkim_select(const char *, size_t, const char *const *, size_t,
+	    struct strbuf *);
+struct dkim *dkim_new(const struct account *, time_t);
+void	 dkim_update(struct dkim *, const char *, size_t);
+int	 dkim_file(struct dkim *, int, off_t, struct err *);
+char	*dkim_final(struct dkim *, size_t *, struct err *);
+void	 dkim_free(struct dkim *);
+void	 dkim_records(const struct account *, FILE *);
 
 /* --- the SMTP client (smtp.c) --------------------------------------- */
 

@@ -29,6 +29,7 @@
 /* The output file and what the client needs to know about it. */
 struct out {
 	int		 fd;
+	struct dkim	*dk;		/* hashes what is written, or NULL */
 	char		 buf[MSG_IOSZ];
 	size_t		 len;
 	off_t		 size;
@@ -392,6 +393,8 @@ scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
 static int
 out_flush(struct out *o, struct err *e)
 {
+	if (o->dk != NULL)
+		dkim_update(o->dk, o->buf, o->len);
 	if (msg_write(o->fd, o->buf, o->len, e) == -1)
 		return -1;
 	o->size += (off_t)o->len;
@@ -650,7 +653,7 @@ xform(int in, off_t start, off_t end, const char *top, size_t toplen,
  */
 int
 mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
-    int outfd, struct msg *m, struct err *e)
+    int outfd, struct dkim *dk, struct msg *m, struct err *e)
 {
 	struct scan	*sc;
 	struct out	*o;
@@ -663,6 +666,7 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 	sc = xcalloc(1, sizeof(*sc));
 	o = xcalloc(1, sizeof(*o));
 	sc->downgrade = downgrade;
+	o->dk = dk;
 	if (scan(sc, in, start, top, toplen, e) == -1)
 		goto out;
 	if ((o->fd = outfd) == -1 && (o->fd = msg_tmpfile(e)) == -1)

@@ -1183,7 +1183,7 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		    "the fix-ups");
 	else
 		rc = mime_prepare(r->fd, 0, top, toplen, 0, opts->outfd > 0 ?
-		    opts->outfd : -1, m, e);
+		    opts->outfd : -1, NULL, m, e);
 out:
 	if (r->fd != -1)
 		close(r->fd);
@@ -1202,7 +1202,8 @@ out:
  * parts untouched (RFC 6152 section 3 leaves the conversion to us).
  */
 int
-msg_downgrade(const struct msg *in, struct msg *out, struct err *e)
+msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
+    struct err *e)
 {
 	struct strbuf	h = { NULL, 0, 0 };
 	char		buf[4096];
@@ -1228,7 +1229,7 @@ msg_downgrade(const struct msg *in, struct msg *out, struct err *e)
 		else if ((p = strstr(h.s, "\r\n\r\n")) != NULL)
 			toplen = (size_t)(p - h.s) + 4;
 	}
-	rc = mime_prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, out, e);
+	rc = mime_prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, dk, out, e);
 	free(h.s);
 	return rc;
 }

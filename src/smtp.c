@@ -495,6 +495,13 @@ authenticate(struct session *s, int may_lead, struct sasl **led,
  * 4.5.2), or as one "BDAT size LAST" chunk (RFC 3030), which needs no
  * stuffing and no end marker.  Written out in large pieces.
  */
+/* The message's size on the wire, before dot-stuffing. */
+static off_t
+wire_size(const struct msg *m)
+{
+	return m->size + (off_t)m->siglen;
+}
+
 static int
 send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 {
@@ -503,9 +510,13 @@ send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 	int	 bol = 1;
 	off_t	 off = 0;
 
-	if (bdat && cmd(s, NULL, e, "BDAT %lld LAST", (long long)m->size) == -1)
+	if (bdat && cmd(s, NULL, e, "BDAT %lld LAST",
+	    (long long)wire_size(m)) == -1)
 		return -1;
-	log_debug("sending the message: %lld bytes", (long long)m->size);
+	log_debug("sending the message: %lld bytes", (long long)wire_size(m));
+	/* DKIM-Signature fields: no line of theirs starts with a dot. */
+	if (m->siglen > 0 && net_write(&s->c, m->sig, m->siglen, e) == -1)
+		return -1;
 	while ((n = pread(m->fd, buf, sizeof(buf), off)) != 0) {
 		char *p = buf, *end, *nl;
 
@@ -588,7 +599,7 @@ mail_params(struct session *s, const struct envelope *env,
 	buf[0] = '\0';
 	if (s->caps.size) {
 		(void)snprintf(tmp, sizeof(tmp), " SIZE=%lld",
-		    (long long)m->size);
+		    (long long)wire_size(m));
 		(void)strlcat(buf, tmp, size);
 	}
 	if (m->eightbit && s->caps.eightbitmime)
@@ -856,12 +867,12 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 		return err_set(e, ERR_DATA, "%s: the address <%s> needs "
 		    "SMTPUTF8, which the server does not offer", s->c.peer, u);
 	}
-	if (s->caps.size && (unsigned long long)m->size > s->caps.size) {
+	if (s->caps.size && (unsigned long long)wire_size(m) > s->caps.size) {
 		finish(s);
 		s->refusal = 1;
 		return err_set(e, ERR_UNAVAIL, "%s: the message (%lld bytes) "
 		    "exceeds the server's size limit of %lu bytes", s->c.peer,
-		    (long long)m->size, s->caps.size);
+		    (long long)wire_size(m), s->caps.size);
 	}
 	if (!s->caps.dsn && (env->dsn_notify != NULL ||
 	    env->dsn_ret != NULL || env->envid != NULL))
@@ -898,24 +909,54 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 /*
  * The last EHLO is in: a server without 8BITMIME gets a copy of the
  * message with its 8-bit parts quoted-printable (RFC 6152 section 3),
- * before SIZE and MAIL FROM are computed from it.
+ * before SIZE and MAIL FROM are computed from it.  DKIM signs last, what
+ * is sent: the downgrade is hashed as it is written, else the prepared
+ * file is read once for the hash.
  */
 static int
 deliver_any(struct session *s, struct envelope *env, const struct msg *m,
     struct err *e)
 {
-	struct msg	dm;
-	int		rc;
+	struct msg	 dm, sm;
+	struct dkim	*dk = NULL;
+	const struct msg *use = m;
+	char		*sig = NULL;
+	size_t		 siglen = 0;
+	int		 down, rc = -1;
 
-	if (!m->eightbit || s->caps.eightbitmime)
-		return deliver(s, env, m, e);
-	log_debug("no 8BITMIME: re-encoding the 8-bit parts");
-	if (msg_downgrade(m, &dm, e) == -1) {
+	down = m->eightbit && !s->caps.eightbitmime;
+	if (s->a->ndkim > 0)
+		dk = dkim_new(s->a, time(NULL));
+	if (down) {
+		log_debug("no 8BITMIME: re-encoding the 8-bit parts");
+		if (msg_downgrade(m, &dm, dk, e) == -1) {
+			dkim_free(dk);
+			finish(s);
+			return -1;
+		}
+		use = &dm;
+	} else if (dk != NULL && dkim_file(dk, m->fd, m->size, e) == -1) {
+		dkim_free(dk);
 		finish(s);
 		return -1;
 	}
-	rc = deliver(s, env, &dm, e);
-	msg_close(&dm);
+	if (dk != NULL) {
+		if ((sig = dkim_final(dk, &siglen, e)) == NULL) {
+			finish(s);
+			goto out;
+		}
+		log_debug("DKIM: %zu signature%s, %zu bytes", s->a->ndkim,
+		    s->a->ndkim == 1 ? "" : "s", siglen);
+		sm = *use;
+		sm.sig = sig;
+		sm.siglen = siglen;
+		use = &sm;
+	}
+	rc = deliver(s, env, use, e);
+out:
+	if (down)
+		msg_close(&dm);
+	free(sig);
 	return rc;
 }
 
@@ -1093,6 +1134,7 @@ smtp_check(const struct account *a, const char *helo, FILE *fp,
 
 	if ((s = session_new(a, helo, e)) == NULL)
 		return -1;
+	dkim_records(a, fp);	/* useful even when the server is not */
 	s->report = fp;
 	hosts = xstrdup(a->host);
 	if (open_any(s, hosts, e) == -1)
