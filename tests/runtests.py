@@ -110,6 +110,33 @@ def diff(name, expected, actual):
     return lines
 
 
+def anylines(expected, actual):
+    """expected with each line @ANYLINE@ replaced by the line of actual at
+    the same place, when both have as many lines."""
+    if b'@ANYLINE@' not in expected:
+        return expected
+    sep = b'\r\n' if b'\r\n' in expected else b'\n'
+    exp, act = expected.split(sep), actual.split(sep)
+    if len(exp) != len(act):
+        return expected
+    return sep.join(a if e == b'@ANYLINE@' else e for e, a in zip(exp, act))
+
+
+def dkim_keys(tmp):
+    """@DKIM@: the test keys of tests/dkim with the mode a key needs (git
+    keeps none), and open.pem, a key that others may read."""
+    keys = os.path.join(tmp, 'dkim')
+    os.mkdir(keys, 0o700)
+    src = os.path.join(SRCDIR, 'tests', 'dkim')
+    for name in os.listdir(src):
+        if name.endswith('.pem'):
+            shutil.copyfile(os.path.join(src, name), os.path.join(keys, name))
+            os.chmod(os.path.join(keys, name), 0o600)
+    shutil.copyfile(os.path.join(src, 'ed25519.pem'), os.path.join(keys, 'open.pem'))
+    os.chmod(os.path.join(keys, 'open.pem'), 0o644)
+    return keys
+
+
 class Case:
     """One case directory, run in its own temporary directory."""
 
@@ -159,6 +186,7 @@ class Case:
             b'@CA@': os.path.join(self.opts.certs, 'ca.pem').encode(),
             b'@CERTS@': self.opts.certs.encode(),
             b'@SRCDIR@': SRCDIR.encode(),
+            b'@DKIM@': dkim_keys(self.tmp).encode(),
         }
         self.subs.update(self.opts.cert_subs)
 
@@ -262,11 +290,8 @@ class Case:
         line @ANYLINE@ stands for one line whose bytes are random by design
         (a SCRAM nonce and proof); it must still be there."""
         expected = self.subst(read(self.file('expect', name), b''))
-        if name == 'transcript' and b'@ANYLINE@' in expected:
-            exp, act = expected.split(b'\n'), actual.split(b'\n')
-            if len(exp) == len(act):
-                expected = b'\n'.join(a if e == b'@ANYLINE@' else e
-                                      for e, a in zip(exp, act))
+        if name == 'transcript':
+            expected = anylines(expected, actual)
         return diff(name, expected, actual)
 
     def compare_data(self, srv):
@@ -289,7 +314,7 @@ class Case:
                 problems.append(f'{name}: a message arrived that the case does not expect')
                 problems += diff(name, b'', actual[n])
             else:
-                problems += diff(name, expected[n], actual[n])
+                problems += diff(name, anylines(expected[n], actual[n]), actual[n])
         return problems
 
 
