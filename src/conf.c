@@ -633,29 +633,34 @@ static const char *const dkim_default_h[] = {
 	"list-archive"
 };
 
-/* The words of v, separated by any of seps. */
-static size_t
-split_list(const char *v, const char *seps, char ***out)
+/* The *n words of v, separated by any of seps; NULL after the last. */
+static char **
+split_list(const char *v, const char *seps, size_t *n)
 {
-	size_t	n = 0, k;
+	char	**out;
+	size_t	  k;
 
-	*out = NULL;
+	*n = 0;
+	out = xcalloc(1, sizeof(*out));
 	for (v += strspn(v, seps); *v != '\0'; v += strspn(v, seps)) {
 		k = strcspn(v, seps);
-		*out = xreallocarray(*out, n + 1, sizeof(**out));
-		xasprintf(&(*out)[n++], "%.*s", (int)k, v);
+		out = xreallocarray(out, *n + 2, sizeof(*out));
+		xasprintf(&out[(*n)++], "%.*s", (int)k, v);
+		out[*n] = NULL;
 		v += k;
 	}
-	return n;
+	return out;
 }
 
 static void
-free_list(char **v, size_t n)
+free_list(char **v)
 {
-	size_t	i;
+	char	**p;
 
-	for (i = 0; i < n; i++)
-		free(v[i]);
+	if (v == NULL)
+		return;
+	for (p = v; *p != NULL; p++)
+		free(*p);
 	free(v);
 }
 
@@ -748,11 +753,11 @@ dkim_fields(struct account *a, struct err *e)
 
 	if (a->dkim_headers == NULL) {
 		n = sizeof(dkim_default_h) / sizeof(dkim_default_h[0]);
-		v = xcalloc(n, sizeof(*v));
+		v = xcalloc(n + 1, sizeof(*v));
 		for (i = 0; i < n; i++)
 			v[i] = xstrdup(dkim_default_h[i]);
 	} else
-		n = split_list(a->dkim_headers, ":, \t", &v);
+		v = split_list(a->dkim_headers, ":, \t", &n);
 	a->dkim_h = xcalloc(n + 1, sizeof(*a->dkim_h));
 	a->dkim_h[a->ndkim_h++] = xstrdup("from");
 	for (i = 0; i < n; i++) {
@@ -762,7 +767,7 @@ dkim_fields(struct account *a, struct err *e)
 				err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
 				    "dkim_headers: '%s' is not a header field "
 				    "name", a->file, a->line, a->name, v[i]);
-				free_list(v, n);
+				free_list(v);
 				return -1;
 			}
 			v[i][j] = (char)tolower((unsigned char)v[i][j]);
@@ -773,7 +778,7 @@ dkim_fields(struct account *a, struct err *e)
 		if (j == a->ndkim_h)
 			a->dkim_h[a->ndkim_h++] = xstrdup(v[i]);
 	}
-	free_list(v, n);
+	free_list(v);
 	return 0;
 }
 
@@ -808,10 +813,10 @@ dkim_load(struct account *a, struct err *e)
 		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
 		    "dkim_domain '%s' is not a domain name", a->file, a->line,
 		    a->name, a->dkim_domain);
-	nfiles = split_list(a->dkim_key_file, ",", &files);
-	nsels = split_list(a->dkim_selector, ", \t", &sels);
+	files = split_list(a->dkim_key_file, ",", &nfiles);
+	sels = split_list(a->dkim_selector, ", \t", &nsels);
 	if (a->dkim_algorithm != NULL)
-		nalgs = split_list(a->dkim_algorithm, ", \t", &algs);
+		algs = split_list(a->dkim_algorithm, ", \t", &nalgs);
 	for (i = 0; i < nfiles; i++) {
 		char *f = files[i], *end = f + strlen(f);
 
@@ -829,7 +834,7 @@ dkim_load(struct account *a, struct err *e)
 		    "dkim_algorithm" : "");
 		goto out;
 	}
-	for (i = 0; i < nalgs; i++)
+	for (i = 0; algs != NULL && algs[i] != NULL; i++)
 		if (strcmp(algs[i], "rsa-sha256") != 0 &&
 		    strcmp(algs[i], "ed25519-sha256") != 0) {
 			err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
@@ -855,9 +860,9 @@ dkim_load(struct account *a, struct err *e)
 	}
 	rc = dkim_fields(a, e);
 out:
-	free_list(files, nfiles);
-	free_list(sels, nsels);
-	free_list(algs, nalgs);
+	free_list(files);
+	free_list(sels);
+	free_list(algs);
 	return rc;
 }
 
