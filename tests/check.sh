@@ -98,6 +98,11 @@ $PY tests/selftest_smtpd.py > "$out" 2>&1
 cat "$out"
 count selftest "$out"
 
+# The secret check that every driver runs (issue 7) must be able to fail.
+$PY tests/leakcheck.py > "$out" 2>&1
+cat "$out"
+count leakcheck "$out"
+
 if [ "$VALGRIND" = 1 ]; then
 	$PY tests/runtests.py --postern "$top/$BIN" --valgrind --tags core \
 	    > "$out" 2>&1

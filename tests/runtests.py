@@ -26,6 +26,8 @@ import subprocess
 import sys
 import tempfile
 
+import leakcheck
+
 TESTS = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(TESTS)
 CASES = os.path.join(TESTS, 'cases')
@@ -211,6 +213,7 @@ class Case:
         problems += run_problems
         if self.server is not None:
             problems += self.stop_server()
+        problems += leakcheck.check_run(self.tmp, [('stderr', stderr), ('stdout', stdout)])
 
         expected = int(expect_exit.decode().strip())
         if status != expected:

@@ -11,7 +11,10 @@ five messages of the Python email tutorial (shared seed
 000_118e65fce61c884e: plain, HTML, attachment, inline cid: image,
 multipart/alternative), built with the email package as the tutorial
 builds them; they carry no Date or Message-ID, so postern adds both, and
-those are checked against the exact format msg.c generates.  Prints `ok
+those are checked against the exact format msg.c generates.  Where the
+configuration holds a password (the swaks-auth tests: the smarthost wants
+AUTH), it may appear in no form (tests/leakcheck.py) in what the client
+printed or in a file left in the test's directory.  Prints `ok
 NAME` or `FAIL NAME` with the differences, then `bs: N passed, N failed`.
 
 Python 3 standard library only; swaks is the Debian package.
@@ -40,6 +43,7 @@ from email.utils import parseaddr, formataddr
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
 import runtests  # noqa: E402  (certificates for the scripted server)
+import leakcheck  # noqa: E402
 
 SMTPD = os.path.join(TESTS, 'smtpd.py')
 TIMEOUT = 120
@@ -63,7 +67,7 @@ EHLO_REPLY = ['250-client.example', '250-PIPELINING', '250-SIZE',
 class Run:
     """One test: a temporary directory, the scripted server, a postern argv."""
 
-    def __init__(self, opts, script):
+    def __init__(self, opts, script, conf=''):
         self.opts = opts
         self.tmp = tempfile.mkdtemp(prefix='postern-bs.')
         self.srv = os.path.join(self.tmp, 'srv')
@@ -83,7 +87,8 @@ class Run:
         self.conf = os.path.join(self.tmp, 'postern.conf')
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, 'w') as f:
-            f.write(CONF.format(port=self.port))
+            f.write(CONF.format(port=self.port) + conf)
+        self.outputs = []   # what the client printed: no secret in it either
         self.env = dict(os.environ, TZ='UTC', LC_ALL='C', HOME=self.tmp)
         self.argv = [opts.postern, '-bs', '-C', self.conf]
         if opts.valgrind:
@@ -110,6 +115,8 @@ class Run:
                 problems.append('valgrind: ' + read(os.path.join(self.tmp, f)).decode())
         self.transcript = read(os.path.join(self.srv, 'transcript')).decode(
             'utf-8').splitlines()
+        problems += leakcheck.check_run(self.tmp, self.outputs, exclude=(
+            'postern.conf', 'script', 'srv.stderr', 'srv/transcript'))
         self.messages, n = [], 1
         while os.path.exists(os.path.join(self.srv, 'data.%d' % n)):
             self.messages.append(read(os.path.join(self.srv, 'data.%d' % n)))
@@ -146,6 +153,7 @@ def swaks(run, *args):
     cmd = ['swaks', '--pipe', shlex.join(run.argv), '--helo', 'client.test',
            '--from', 'sender@example.org'] + list(args)
     p = subprocess.run(cmd, env=run.env, capture_output=True, timeout=TIMEOUT)
+    run.outputs += [('swaks stdout', p.stdout), ('swaks stderr', p.stderr)]
     got = [x[4:] for x in p.stdout.decode('utf-8', 'replace').splitlines()
            if x.startswith('<-  ') or x.startswith('<** ')]
     return p.returncode, got, p.stdout.decode('utf-8', 'replace')
@@ -222,6 +230,37 @@ def t_swaks_refused(opts):
     p += same('reply to the final dot', [
         '550 5.1.0 No recipient accepted: <nobody@example.net> 550 5.1.1 no such user'],
         got[-2:-1])
+    p += same('messages', [], run.messages)
+    return p + ([out] if p else [])
+
+
+AUTH_SERVER = SERVER + 'auth PLAIN\nuser alice s3cret-pw\n'
+AUTH_CONF = 'auth plain\nauth_allow_plaintext on\nuser alice\npassword {}\n'
+
+
+def t_swaks_auth(opts):
+    """The smarthost wants AUTH: the message goes, and the password is in
+    no reply, no output and no file (leakcheck, in Run.stop)."""
+    run = Run(opts, AUTH_SERVER, AUTH_CONF.format('s3cret-pw'))
+    status, got, out = swaks(run, '--to', 'rcpt@example.net', *FIXED)
+    p = run.stop() + same('swaks status', 0, status)
+    p += same('reply to the final dot', ['250 2.0.0 Ok: delivered to 1 recipient'],
+              got[-2:-1])
+    p += same('AUTH', ['AUTH PLAIN AGFsaWNlAHMzY3JldC1wdw=='],
+              [x for x in run.transcript if x.startswith('AUTH')])
+    p += same('messages', 1, len(run.messages))
+    return p + ([out] if p else [])
+
+
+def t_swaks_auth_refused(opts):
+    """The smarthost refuses the password: the reply to the client says
+    so without it."""
+    run = Run(opts, AUTH_SERVER, AUTH_CONF.format('wrong-s3cret-pw'))
+    status, got, out = swaks(run, '--to', 'rcpt@example.net', *FIXED)
+    p = run.stop() + same('swaks status', 26, status)
+    p += same('reply to the final dot', [
+        '451 4.7.0 Try again later: 127.0.0.1:%d: authentication failed: '
+        '535 5.7.8 Authentication credentials invalid' % run.port], got[-2:-1])
     p += same('messages', [], run.messages)
     return p + ([out] if p else [])
 
@@ -515,6 +554,7 @@ def t_splits(opts):
 
 
 TESTS_ = [t_swaks_default, t_swaks_pipelining, t_swaks_deferred, t_swaks_refused,
+          t_swaks_auth, t_swaks_auth_refused,
           t_smtplib_tutorial, t_smtplib_refused, t_bytewise,
           t_splits]
 

@@ -53,6 +53,9 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+import leakcheck  # noqa: E402
+
 USER = "alice@example.test"
 PASSWORD = "wonderland-secret-1"
 RCPT = "rcpt@example.test"
@@ -447,6 +450,14 @@ class Postern:
                     and re.search(r"unknown|unsupported", err, re.I)
                     and re.search(r"\bauth\b|" + re.escape(auth), err, re.I)):
                 raise CaseSkip("postern lacks auth %s" % auth)
+            # The password, in no form, in postern's output or any file
+            # it left in its working directory (the configurations aside).
+            leaks = leakcheck.check_run(
+                self.work, [("stdout", p.stdout), ("stderr", p.stderr)],
+                conf=conf, exclude=tuple(f for f in os.listdir(self.work)
+                                         if f.endswith(".conf")))
+            if leaks:
+                raise CaseFail("; ".join(leaks))
             return msg, p.returncode, err
 
     def case(self, name, port, starttls, auth, method, service):

@@ -7,8 +7,11 @@ Each row runs postern (under argv[0] ARGV0 when the row names one: a
 symbolic link in the row's temporary directory) against tests/smtpd.py and
 asserts the exact exit status, standard error and standard output, the
 envelope the server received (its MAIL and RCPT lines; None: no message may
-arrive) and, where given, the exact DATA bytes.  Prints `ok NAME` or
-`FAIL NAME` with what differed, then `options: N passed, N failed`.
+arrive) and, where given, the exact DATA bytes.  The configuration holds a
+password (account other, which does not authenticate): no option may make
+it appear, in any form (tests/leakcheck.py), in the output or in a file
+left in the row's directory.  Prints `ok NAME` or `FAIL NAME` with what
+differed, then `options: N passed, N failed`.
 
 Python 3 standard library only.
 """
@@ -21,6 +24,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import harness  # noqa: E402
+import leakcheck  # noqa: E402
 
 CONF = """account default
 host 127.0.0.1
@@ -42,6 +46,8 @@ maildomain mx.example
 tls off
 queue off
 syslog off
+user other
+password 0ther-s3cret-pw
 """
 
 ALIASES = """# test aliases
@@ -374,6 +380,7 @@ def check(r, opts):
         status, out, err = harness.run([prog] + [subst(a, subs) for a in r['args']],
                                        r['stdin'], tmp)
         problems += server.stop()
+        problems += leakcheck.check_run(tmp, [('stdout', out), ('stderr', err)])
         if status != r['exit']:
             problems.append(f'exit: expected {r["exit"]}, got {status}')
         out, err = out.decode('utf-8', 'replace'), err.decode('utf-8', 'replace')

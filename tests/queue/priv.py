@@ -8,8 +8,9 @@ PREFIX, SYSCONFDIR and SPOOLDIR, and installs it setgid to a test group
 made here (groupadd), with a test user (useradd).  The system
 configuration is root:GROUP 0640 and holds a password.  As that user:
 sending and queueing work, and the password cannot be read through the
-file, -C, -v, error messages, /proc/PID/environ or /proc/PID/mem, or a
-core dump.  The user and group are removed at the end.
+file, -C, -v, error messages, the queue files, /proc/PID/environ or
+/proc/PID/mem, or a core dump, in any of the forms tests/leakcheck.py
+knows.  The user and group are removed at the end.
 
 Prints `ok NAME` / `FAIL NAME`, then `priv: N passed, N failed`.
 Without root it prints a note and `priv: 0 passed, 0 failed`.
@@ -32,6 +33,9 @@ USER = 'posterntu'
 SECRET = 'Pw-d0-not-leak-7Qz'
 RESULTS = []
 
+sys.path.insert(0, os.path.join(TOP, 'tests'))
+import leakcheck  # noqa: E402
+
 
 def sh(*argv, **kw):
     return subprocess.run(argv, capture_output=True, **kw)
@@ -52,6 +56,15 @@ def as_user(argv, data=b'', cwd=None, wait=True, **kw):
     p = subprocess.run(argv, input=data, capture_output=True, preexec_fn=drop, env=env,
                        cwd=cwd or '/', timeout=60, **kw)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def leaked(outputs, dirs=()):
+    """The shared secret check (tests/leakcheck.py): SECRET in any form in
+    OUTPUTS ((name, text) pairs) or in a file below one of DIRS."""
+    outputs = list(outputs)
+    for d in dirs:
+        outputs += [(os.path.join(d, n), data) for n, data in leakcheck.files(d, ())]
+    return leakcheck.search(outputs, [SECRET.encode()], [b'u'])
 
 
 def result(name, ok, why=''):
@@ -145,15 +158,17 @@ def run(work):
     msg = b'Subject: priv\n\nhello\n'
     rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
     t = srv.stop()
-    result('the user can send', rc == 0 and '* data' in t and SECRET not in err, f'{rc} {err}')
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('the user can send', rc == 0 and '* data' in t and not leaks, f'{rc} {err} {leaks}')
 
     # -v: AUTH redacted.
     srv = Server(work, 'auth PLAIN\nuser u ' + SECRET + '\ncap PIPELINING\n')
     write_conf(conf, srv.port)
     rc, out, err = as_user([bin_, '-v', 'rcpt@example.net'], msg)
     srv.stop()
-    result('-v shows no secret', rc == 0 and '<redacted>' in err and SECRET not in err,
-           f'{rc} {err}')
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('-v shows no secret', rc == 0 and '<redacted>' in err and not leaks,
+           f'{rc} {err} {leaks}')
 
     # Server down: queued in the setgid spool, mailq works for the user.
     with socket_closed() as port:
@@ -161,23 +176,27 @@ def run(work):
         rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
         rc2, lq, err2 = as_user([bin_, '-bp'])
     files = os.listdir(spool)
+    leaks = leaked([('stderr', err), ('stdout', out), ('mailq', lq), ('mailq stderr', err2)],
+                   [spool])
     modes = {f: oct(os.stat(os.path.join(spool, f)).st_mode & 0o777) for f in files}
     result('the user can queue', rc == 0 and len(files) == 2 and 'rcpt@example.net' in lq and
-           all(m == '0o660' for m in modes.values()) and SECRET not in lq,
-           f'{rc} {err} {modes} {lq}')
+           all(m == '0o660' for m in modes.values()) and not leaks,
+           f'{rc} {err} {modes} {lq} {leaks}')
 
     rc, out, err = as_user(['cat', conf])
-    result('the file is unreadable', rc != 0 and SECRET not in out, out)
+    result('the file is unreadable', rc != 0 and not leaked([('cat', out)]), out)
     rc, out, err = as_user([bin_, '-C', conf, 'rcpt@example.net'], msg)
     result('-C drops the group before opening', rc == 78 and 'Permission denied' in err and
-           SECRET not in out + err, f'{rc} {err}')
+           not leaked([('stderr', err), ('stdout', out)]), f'{rc} {err}')
     rc, out, err = as_user([bin_, '-C', conf, '-bp'])
-    result('-C -bp cannot read it either', rc == 78 and SECRET not in out + err, f'{rc} {err}')
+    result('-C -bp cannot read it either',
+           rc == 78 and not leaked([('stderr', err), ('stdout', out)]), f'{rc} {err}')
 
     # A bad line after the password: the error names the line, not the value.
     write_conf(conf, 1, f'password {SECRET}x y\n')
     rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
-    result('errors do not echo the password', SECRET not in out + err, err)
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('errors do not echo the password', not leaks, f'{err} {leaks}')
 
     # A postern stalled mid-session: /proc and a core dump.
     srv = Server(work, 'stall GREETING\n')
@@ -198,7 +217,7 @@ def run(work):
                                 'status=none'], cwd=cwd)
         if f in ('environ', 'mem', 'maps') and rc == 0:
             leaks.append(f)
-        if SECRET in out:
+        if leaked([(f, out)]):
             leaks.append(f + ' (secret)')
     result('/proc/PID is closed to the user', not leaks, f'readable: {leaks}')
     as_user(['kill', '-SEGV', str(p.pid)], cwd=cwd)
@@ -218,7 +237,9 @@ def run(work):
         os.chown(path, uid, -1)
     os.chmod(own, 0o600)
     rc, out, err = as_user([bin_, '-C', own, 'rcpt@example.net'], msg, cwd=cwd)
-    result('-C and an own queue_dir work', rc == 0 and len(os.listdir(q)) == 2, f'{rc} {err}')
+    leaks = leaked([('stderr', err), ('stdout', out)], [q])
+    result('-C and an own queue_dir work', rc == 0 and len(os.listdir(q)) == 2 and not leaks,
+           f'{rc} {err} {leaks}')
 
 
 class socket_closed:

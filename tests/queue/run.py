@@ -14,6 +14,10 @@ Scripted scenarios use tests/smtpd.py (its transcript shows each
 connection); the crash, concurrency and expiry tests use Sink below, a
 small threaded SMTP server that records every message it accepts.
 
+Every postern run whose configuration holds a password (auth-deferred)
+also asserts that it appears in no form (tests/leakcheck.py) in the
+output, the queue files or anything else in the work directory.
+
 Prints `ok NAME` / `FAIL NAME` per test, the crash-window report, then
 `queue: N passed, N failed`.  Python 3 standard library only.
 """
@@ -38,6 +42,9 @@ import time
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMTPD = os.path.join(TESTS, 'smtpd.py')
 CERTS = os.path.join(TESTS, '.certs')
+
+sys.path.insert(0, TESTS)
+import leakcheck  # noqa: E402
 
 OPTS = None
 RESULTS = []
@@ -262,6 +269,14 @@ class Env:
         if env:
             e.update(env)
         p = subprocess.run(argv, input=data, capture_output=True, env=e, timeout=timeout)
+        # With a password configured: in no form in the output, the queue
+        # files or anything else in the work directory but the servers'.
+        servers = (glob.glob(os.path.join(self.work, 'srv.*', 'script')) +
+                   glob.glob(os.path.join(self.work, 'srv.*', 'out', 'transcript')))
+        leaks = leakcheck.check_run(self.work, [('stdout', p.stdout), ('stderr', p.stderr)],
+                                    conf=self.conf, exclude=['postern.conf'] + [
+                                        os.path.relpath(x, self.work) for x in servers])
+        check(not leaks, '; '.join(leaks))
         return p.returncode, p.stdout.decode(), p.stderr.decode()
 
     def send(self, tag, rcpts=('rcpt@example.net',), args=(), **kw):
@@ -349,6 +364,27 @@ def scripted_recovery(name, script, rcpts=('rcpt@example.net',)):
     srv.stop()
     check(q.files() == [], f'files left: {q.files()}')
     return srv
+
+
+def t_auth_deferred():
+    """A password configured, the first attempt deferred after AUTH: the
+    secret check of every run (the queue files, mailq, -v) and AUTH again
+    on the queue run."""
+    q = Env('auth', 'auth plain\nauth_allow_plaintext on\nuser alice\npassword s3cret-pw\n')
+    srv = Scripted(q.work, 'cap PIPELINING\nauth PLAIN LOGIN\nuser alice s3cret-pw\n'
+                   '@1 reply MAIL 451 4.3.0 try later\n')
+    q.set_port(srv.port)
+    rc, _, err = q.send('m1', args=['-v'])
+    check(rc == 0 and '<redacted>' in err, f'submission exited {rc}: {err}')
+    check(len(q.committed()) == 1, 'not queued')
+    check('<rcpt@example.net> deferred' in q.mailq(), 'not in mailq')
+    rc, _, err = q.run(['-qf', '-v'])
+    check(rc == 0, f'-qf exited {rc}: {err}')
+    srv.stop()
+    check(srv.tags() == ['m1'], f'delivered: {srv.tags()}')
+    check(srv.transcript().count('AUTH PLAIN ') == 2, 'not AUTH on both connections')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
 
 
 def t_mail_451():
@@ -856,7 +892,7 @@ def main():
     os.makedirs(CERTS, exist_ok=True)
     subprocess.run(['sh', os.path.join(TESTS, 'mkcerts.sh'), CERTS], check=True,
                    stdout=subprocess.DEVNULL)
-    for fn in (t_server_down, t_mail_451, t_rcpt_451_one_of_three, t_data_451,
+    for fn in (t_server_down, t_auth_deferred, t_mail_451, t_rcpt_451_one_of_three, t_data_451,
                t_421_mid_session, t_rset_between_messages, t_submission_flushes_queue,
                t_mailq_hold_release_delete, t_control_char_in_queue_file,
                t_queue_off_exits_75, t_spool_not_writable,
