@@ -82,7 +82,8 @@ util_stradd(struct strbuf *b, const char *p, size_t n)
 		b->cap = (b->len + n + 1) * 2;
 		b->s = xreallocarray(b->s, b->cap, 1);
 	}
-	memcpy(b->s + b->len, p, n);
+	if (n > 0)
+		memcpy(b->s + b->len, p, n);
 	b->len += n;
 	b->s[b->len] = '\0';
 }

@@ -13,7 +13,7 @@ MAKE=${MAKE:-make}
 B=build-fuzz
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-targets="reply conf addr rfc2047 msg alias queue"
+targets="${FUZZ_TARGETS:-reply conf addr rfc2047 msg alias queue dkim}"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -35,10 +35,10 @@ seeds() {
 	mkdir -p "$dir"
 	i=0
 	case $1 in
-	msg|addr|rfc2047)
+	msg|addr|rfc2047|dkim)
 		for f in tests/cases/*/input; do
 			i=$((i + 1))
-			if [ "$1" = msg ]; then
+			if [ "$1" = msg ] || [ "$1" = dkim ]; then
 				cp "$f" "$dir/$i"
 			else
 				sed -n 's/^[A-Za-z-]*: //p' "$f" | head -n 5 \
