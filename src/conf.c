@@ -712,7 +712,7 @@ dkim_key(const struct account *a, struct dkimkey *k, const char *alg,
 	if (!key_ok(&st)) {
 		close(fd);
 		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
-		    "dkim_key_file %s is readable by others (mode %03o; "
+		    "dkim_key_file %s is open to others (mode %03o; "
 		    "chmod 600 it)", a->file, a->line, a->name, k->file,
 		    (unsigned int)(st.st_mode & 0777));
 	}

@@ -183,6 +183,9 @@ def run(work):
            all(m == '0o660' for m in modes.values()) and not leaks,
            f'{rc} {err} {modes} {lq} {leaks}')
 
+    dkim(work, etc, conf, gid, bin_, msg)
+
+    write_conf(conf, 1)
     rc, out, err = as_user(['cat', conf])
     result('the file is unreadable', rc != 0 and not leaked([('cat', out)]), out)
     rc, out, err = as_user([bin_, '-C', conf, 'rcpt@example.net'], msg)
@@ -240,6 +243,45 @@ def run(work):
     leaks = leaked([('stderr', err), ('stdout', out)], [q])
     result('-C and an own queue_dir work', rc == 0 and len(os.listdir(q)) == 2 and not leaks,
            f'{rc} {err} {leaks}')
+
+
+def dkim(work, etc, conf, gid, bin_, msg):
+    """A DKIM key root:GROUP 0640 beside the system configuration: the
+    user's mail is signed with it, the user cannot read it, and -C cannot
+    use it.  The same key group-writable is refused (78), never skipped."""
+    key = os.path.join(etc, 'dkim.pem')
+    shutil.copyfile(os.path.join(TOP, 'tests', 'dkim', 'ed25519.pem'), key)
+    os.chown(key, 0, gid)
+    os.chmod(key, 0o640)
+    extra = f'dkim_domain example.org\ndkim_selector s\ndkim_key_file {key}\n'
+    srv = Server(work, 'auth PLAIN\nuser u ' + SECRET + '\ncap PIPELINING\n')
+    write_conf(conf, srv.port, extra)
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+    t = srv.stop()
+    data = b''
+    if os.path.exists(os.path.join(srv.out, 'data.1')):
+        with open(os.path.join(srv.out, 'data.1'), 'rb') as f:
+            data = f.read()
+    result('the user signs with the system DKIM key',
+           rc == 0 and '* data' in t and data.startswith(b'DKIM-Signature: v=1; a=ed25519-sha256;'),
+           f'{rc} {err} {data[:80]!r}')
+    rc, out, err = as_user(['cat', key])
+    result('the DKIM key is unreadable', rc != 0 and 'PRIVATE KEY' not in out, out)
+    own = os.path.join(work, 'home-dkim.conf')
+    write_conf(own, 1, extra + 'password x\n')
+    os.chown(own, pwd.getpwnam(USER).pw_uid, -1)
+    os.chmod(own, 0o600)
+    rc, out, err = as_user([bin_, '-C', own, 'rcpt@example.net'], msg)
+    result('-C cannot use the system DKIM key',
+           rc == 78 and err == f'postern: {own}:1: account \'default\': dkim_key_file '
+           f'{key}: Permission denied\n', f'{rc} {err!r}')
+    os.chmod(key, 0o660)
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+    result('a group-writable DKIM key is refused, not skipped',
+           rc == 78 and err == f'postern: {conf}:1: account \'default\': dkim_key_file '
+           f'{key} is open to others (mode 660; chmod 600 it)\n', f'{rc} {err!r}')
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
 
 
 class socket_closed:
