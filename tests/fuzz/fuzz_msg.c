@@ -57,7 +57,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		check_file(&m);
 		memset(&d, 0, sizeof(d));
 		d.fd = -1;
-		if (m.eightbit && msg_downgrade(&m, &d, &e) == 0) {
+		if (m.eightbit && msg_downgrade(&m, &d, NULL, &e) == 0) {
 			check_file(&d);
 			msg_close(&d);
 		}

@@ -98,7 +98,7 @@ main(int argc, char *argv[])
 	    m.maxline, (long long)m.size);
 	fflush(stdout);
 	if (down) {
-		if (msg_downgrade(&m, &d, &e) == -1) {
+		if (msg_downgrade(&m, &d, NULL, &e) == -1) {
 			fprintf(stderr, "msgprep: %s\n", e.msg);
 			return 1;
 		}

@@ -218,7 +218,7 @@ prep(const char *in, size_t inlen, int flags, struct msg *m, struct err *e)
 	if (n == -1)
 		return NULL;
 	if (flags & F_DOWN) {
-		if (msg_downgrade(m, &d, e) == -1)
+		if (msg_downgrade(m, &d, NULL, e) == -1)
 			abort();
 		close(m->fd);
 		m->fd = d.fd;
