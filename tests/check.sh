@@ -162,6 +162,14 @@ fi
 cat "$out"
 count bs "$out"
 
+# DKIM: every signed message verified by dkimpy (python3-dkim), not by
+# postern's own code; several hundred postern runs, so not under memcheck.
+if [ "$VALGRIND" != 1 ]; then
+	$PY tests/dkim/run.py --postern "$top/$BIN" > "$out" 2>&1
+	cat "$out"
+	count dkim "$out"
+fi
+
 # The demo of the README's quick start must keep working.
 if [ "$VALGRIND" != 1 ]; then
 	if sh tests/demo.sh "$top/$BIN" > "$out" 2>&1 &&
