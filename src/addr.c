@@ -25,23 +25,34 @@
 /*
  * An envelope address given as an argument: no control characters (so
  * no CR, LF or NUL can reach a command), no angle brackets, no white
- * space, and no leading "-" (it would read as an option).
+ * space but inside a quoted local part (RFC 5321 4.1.2: '"john
+ * doe"@example.org'), and no leading "-" (it would read as an option).
  */
 int
 addr_valid_arg(const char *a, struct err *e)
 {
 	const unsigned char	*p;
+	int			 quoted = 0;
 
 	if (*a == '\0')
 		return err_set(e, ERR_USAGE, "empty address");
 	if (*a == '-')
 		return err_set(e, ERR_USAGE, "address '%s' begins with '-'",
 		    a);
-	for (p = (const unsigned char *)a; *p != '\0'; p++)
-		if (*p < 0x21 || *p == 0x7f || *p == '<' || *p == '>')
+	for (p = (const unsigned char *)a; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>' ||
+		    (*p == ' ' && !quoted))
 			return err_set(e, ERR_USAGE, "invalid character "
 			    "0x%02x in address '%.*s'", *p,
 			    (int)strcspn(a, "\r\n"), a);
+		if (*p == '"' && (p == (const unsigned char *)a || quoted))
+			quoted = !quoted;
+		else if (*p == '\\' && quoted && p[1] >= 0x20 && p[1] != 0x7f)
+			p++;
+	}
+	if (quoted)
+		return err_set(e, ERR_USAGE, "unterminated quote in address "
+		    "'%s'", a);
 	return 0;
 }
 

@@ -210,9 +210,41 @@ test_set(void)
 	addrset_free(&s);
 }
 
+/* Envelope addresses: white space only inside a quoted local part. */
+static void
+test_arg(void)
+{
+	static const struct {
+		const char	*a;
+		int		 ok;
+	} v[] = {
+		{ "a@example.org", 1 },
+		{ "\"john doe\"@example.org", 1 },
+		{ "\"a\\\" b\"@example.org", 1 },
+		{ "\"a b\"", 1 },
+		{ "a b@example.org", 0 },
+		{ "\"a b\" c@example.org", 0 },
+		{ "x\"a b\"@example.org", 0 },
+		{ "\"a b@example.org", 0 },
+		{ "\"a\tb\"@example.org", 0 },
+		{ "\"a\\\rb\"@example.org", 0 },
+		{ "\"a<b\"@example.org", 0 },
+		{ "-a@example.org", 0 },
+		{ "", 0 },
+	};
+	struct err	e;
+	size_t		i;
+
+	for (i = 0; i < NELEM(v); i++)
+		CHECK((addr_valid_arg(v[i].a, &e) == 0) == v[i].ok,
+		    "addr_valid_arg(%s) should %s", v[i].a,
+		    v[i].ok ? "pass" : "fail");
+}
+
 int
 main(void)
 {
+	test_arg();
 	test_set();
 	test_good();
 	test_bad();
