@@ -175,7 +175,9 @@ if [ "$VALGRIND" != 1 ]; then
 	if sh tests/demo.sh "$top/$BIN" > "$out" 2>&1 &&
 	    grep -q '^=== postern exited 0 ===$' "$out" &&
 	    grep -q '^Subject: =?utf-8?b?5p2l6IeqU01UUOeahOmXruWAmeKApuKApg==?=$' \
-	    "$out" && grep -q '^Mail queue is empty$' "$out"; then
+	    "$out" && grep -q '^Mail queue is empty$' "$out" &&
+	    $PY tests/leakcheck.py --password demo-password \
+	    --user demo@example.org "$out"; then
 		echo "ok demo"
 		passed=$((passed + 1))
 	else

@@ -33,6 +33,7 @@ tests/runtests.py, and nothing where there is no leak.
 Python 3 standard library only.
 """
 
+import argparse
 import base64
 import os
 import subprocess
@@ -266,7 +267,29 @@ def selftest_runtests():
     return bad
 
 
+def scan_files(argv):
+    """leakcheck.py --password PW [--user U] FILE...: a problem line per
+    FILE that holds a form of PW, and exit 1 if there is one.  For the
+    shell stages (the demo)."""
+    ap = argparse.ArgumentParser(prog='leakcheck.py')
+    ap.add_argument('--password', action='append', required=True)
+    ap.add_argument('--user', action='append', default=[])
+    ap.add_argument('files', nargs='+')
+    a = ap.parse_args(argv)
+    outputs = []
+    for path in a.files:
+        with open(path, 'rb') as f:
+            outputs.append((path, f.read()))
+    problems = search(outputs, [p.encode() for p in a.password],
+                      [u.encode() for u in a.user])
+    for p in problems:
+        print(p)
+    return 1 if problems else 0
+
+
 def main():
+    if len(sys.argv) > 1:
+        return scan_files(sys.argv[1:])
     passed = failed = 0
     for name, fn in (('every form at every alignment', selftest_search),
                      ('a run directory', selftest_run),
