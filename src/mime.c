@@ -471,6 +471,15 @@ qp_put(struct qp *q, struct out *o, const char *s, size_t w, struct err *e)
 			return -1;
 		q->col = 0;
 	}
+	/*
+	 * No encoded line may start with "--": wherever a soft break falls,
+	 * it must not forge a boundary of the enclosing multipart, not even
+	 * as a line's prefix (RFC 2046 section 5.1.1).
+	 */
+	if (q->col == 0 && w == 1 && *s == '-') {
+		s = "=2D";
+		w = 3;
+	}
 	q->col += w;
 	return out_put(o, s, w, e);
 }

@@ -176,6 +176,21 @@ static const struct {
 	  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	  "Gr=C3=BC=C3=9Fe =3D 1=20\r\n--b1\r\n"
 	  "Content-Type: text/plain\r\n\r\nascii\r\n--b1--\r\nepi\r\n", "" },
+	{ "downgrade: a soft break never starts a line with \"--\"",
+	  "To: a@x.org\nMIME-Version: 1.0\n"
+	  "Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\n"
+	  "Content-Type: text/plain; charset=utf-8\n\n\xc3\xbc"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "--b1 x\n-- \n--b1--\n",
+	  F_DOWN | F_NOFROM | F_NODATE,
+	  "To: a@x.org\r\nMIME-Version: 1.0\r\n"
+	  "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n"
+	  "Content-Type: text/plain; charset=utf-8\r\n"
+	  "Content-Transfer-Encoding: quoted-printable\r\n\r\n=C3=BC"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "=\r\n=2D-b1 x\r\n=2D-=20\r\n--b1--\r\n", "" },
 	{ "downgrade: a plain 8-bit message",
 	  "To: a@x.org\n\nGrüße\n", F_DOWN | F_NOFROM | F_NODATE,
 	  "To: a@x.org\r\nMIME-Version: 1.0\r\n"
