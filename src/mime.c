@@ -76,7 +76,9 @@ lr_fill(struct lr *r, struct err *e)
 /*
  * The next piece of a line: it ends the line (*eol) or the line goes on.
  * The first piece of a line holds all of it up to MSG_IOSZ bytes, enough
- * for any boundary line.  Returns 0 at the end of the file.
+ * for any boundary line; a piece that does not end its line does not end
+ * in CR, so that a CRLF is one line end to the caller.  Returns 0 at the
+ * end of the file.
  */
 static int
 lr_next(struct lr *r, const char **p, size_t *n, int *eol, off_t *at,
@@ -96,6 +98,9 @@ lr_next(struct lr *r, const char **p, size_t *n, int *eol, off_t *at,
 	*p = r->buf + r->pos;
 	*n = nl != NULL ? (size_t)(nl + 1 - *p) : r->len - r->pos;
 	*eol = nl != NULL || r->eof;
+	/* a CRLF is never split: its CR waits for the next piece */
+	if (!*eol && *n > 1 && (*p)[*n - 1] == '\r')
+		(*n)--;
 	r->pos += *n;
 	return 1;
 }

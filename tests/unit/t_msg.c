@@ -431,6 +431,35 @@ test_longline(void)
 	msg_close(&m);
 }
 
+/*
+ * A body line of 65535 octets, its CRLF across the 64 KiB pieces that
+ * mime.c reads: still one hard line end in quoted-printable, not "=0D"
+ * and a line end (found by fuzz_qp).
+ */
+static void
+test_longline_crlf(void)
+{
+	struct msg	 m;
+	struct err	 e;
+	static char	 in[13 + 65535 + 6];
+	char		*out;
+	size_t		 n;
+
+	memcpy(in, "To: a@x.org\n\n", 13);
+	memset(in + 13, 'x', 65535);
+	memcpy(in + 13 + 65535, "\r\nok\n", 5);
+	out = prep(in, strlen(in), F_NOFROM | F_NODATE, &m, &e);
+	CHECK(out != NULL, "64 KiB line: %s", e.msg);
+	if (out == NULL)
+		return;
+	n = strlen(out);
+	CHECK(strstr(out, "=0D") == NULL && n > 7 &&
+	    strcmp(out + n - 7, "x\r\nok\r\n") == 0, "64 KiB line: %s",
+	    out + (n > 40 ? n - 40 : 0));
+	free(out);
+	msg_close(&m);
+}
+
 int
 main(void)
 {
@@ -440,6 +469,7 @@ main(void)
 	test_nul();
 	test_hdrmax();
 	test_longline();
+	test_longline_crlf();
 	test_date();
 	test_msgid();
 	return t_done("t_msg");
