@@ -13,7 +13,7 @@ MAKE=${MAKE:-make}
 B=build-fuzz
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-targets="reply conf addr rfc2047 msg alias queue qp"
+targets="reply conf addr rfc2047 msg alias queue bs qp"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -60,6 +60,11 @@ seeds() {
 		printf 'a: b\nb: a, c@x.org\ndefault: d@x.org\n' > "$dir/loop" ;;
 	queue)
 		cp tests/fuzz/seeds/queue.env "$dir/1" ;;
+	bs)
+		for f in tests/cases/bs-*/input; do
+			i=$((i + 1))
+			cp "$f" "$dir/$i"
+		done ;;
 	qp)
 		# fuzz_qp.c's format: a byte for the layout, then the body,
 		# or the parts (split at NUL, each led by a byte for its
