@@ -77,7 +77,9 @@ lr_fill(struct lr *r, struct err *e)
 /*
  * The next piece of a line: it ends the line (*eol) or the line goes on.
  * The first piece of a line holds all of it up to MSG_IOSZ bytes, enough
- * for any boundary line.  Returns 0 at the end of the file.
+ * for any boundary line; a piece that does not end its line does not end
+ * in CR, so that a CRLF is one line end to the caller.  Returns 0 at the
+ * end of the file.
  */
 static int
 lr_next(struct lr *r, const char **p, size_t *n, int *eol, off_t *at,
@@ -97,6 +99,9 @@ lr_next(struct lr *r, const char **p, size_t *n, int *eol, off_t *at,
 	*p = r->buf + r->pos;
 	*n = nl != NULL ? (size_t)(nl + 1 - *p) : r->len - r->pos;
 	*eol = nl != NULL || r->eof;
+	/* a CRLF is never split: its CR waits for the next piece */
+	if (!*eol && *n > 1 && (*p)[*n - 1] == '\r')
+		(*n)--;
 	r->pos += *n;
 	return 1;
 }
@@ -473,6 +478,15 @@ qp_put(struct qp *q, struct out *o, const char *s, size_t w, struct err *e)
 		if (out_put(o, "=\r\n", 3, e) == -1)
 			return -1;
 		q->col = 0;
+	}
+	/*
+	 * No encoded line may start with "--": wherever a soft break falls,
+	 * it must not forge a boundary of the enclosing multipart, not even
+	 * as a line's prefix (RFC 2046 section 5.1.1).
+	 */
+	if (q->col == 0 && w == 1 && *s == '-') {
+		s = "=2D";
+		w = 3;
 	}
 	q->col += w;
 	return out_put(o, s, w, e);

@@ -13,7 +13,7 @@ MAKE=${MAKE:-make}
 B=build-fuzz
 CC=${FUZZ_CC:-clang}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-targets="${FUZZ_TARGETS:-reply conf addr rfc2047 msg alias queue dkim}"
+targets="${FUZZ_TARGETS:-reply conf addr rfc2047 msg alias queue bs qp dkim}"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: $CC not found (Debian: apt-get install clang libclang-rt-14-dev)"
@@ -60,6 +60,33 @@ seeds() {
 		printf 'a: b\nb: a, c@x.org\ndefault: d@x.org\n' > "$dir/loop" ;;
 	queue)
 		cp tests/fuzz/seeds/queue.env "$dir/1" ;;
+	bs)
+		for f in tests/cases/bs-*/input; do
+			i=$((i + 1))
+			cp "$f" "$dir/$i"
+		done ;;
+	qp)
+		# fuzz_qp.c's format: a byte for the layout, then the body,
+		# or the parts (split at NUL, each led by a byte for its
+		# encoding): each input as an 8-bit single part, and as an
+		# 8-bit part next to a base64 one.
+		for f in tests/cases/*/input; do
+			i=$((i + 1))
+			{ printf '\004'; cat "$f"; } > "$dir/s$i"
+			{ printf '\001\002'; cat "$f"; printf '\000\004'
+			    cat "$f"; } > "$dir/m$i"
+		done
+		# the oracle's messages (tests/oracle/corpus.py), bodies only
+		/usr/bin/python3 - "$dir" <<-'EOF'
+		import os, sys
+		sys.path.insert(0, 'tests/oracle')
+		import corpus
+		for i, c in enumerate(corpus.generate()):
+		    body = c.raw.replace(b'\r\n', b'\n').partition(b'\n\n')[2]
+		    with open(os.path.join(sys.argv[1], 'o%d' % i), 'wb') as f:
+		        f.write(b'\004' + body)
+		EOF
+		;;
 	reply)
 		printf '250 OK\r\n' > "$dir/1"
 		printf '250-mx\r\n250-PIPELINING\r\n250 SIZE 100\r\n' > "$dir/2"

@@ -176,6 +176,21 @@ static const struct {
 	  "Content-Transfer-Encoding: quoted-printable\r\n\r\n"
 	  "Gr=C3=BC=C3=9Fe =3D 1=20\r\n--b1\r\n"
 	  "Content-Type: text/plain\r\n\r\nascii\r\n--b1--\r\nepi\r\n", "" },
+	{ "downgrade: a soft break never starts a line with \"--\"",
+	  "To: a@x.org\nMIME-Version: 1.0\n"
+	  "Content-Type: multipart/mixed; boundary=\"b1\"\n\n--b1\n"
+	  "Content-Type: text/plain; charset=utf-8\n\n\xc3\xbc"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "--b1 x\n-- \n--b1--\n",
+	  F_DOWN | F_NOFROM | F_NODATE,
+	  "To: a@x.org\r\nMIME-Version: 1.0\r\n"
+	  "Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\n"
+	  "Content-Type: text/plain; charset=utf-8\r\n"
+	  "Content-Transfer-Encoding: quoted-printable\r\n\r\n=C3=BC"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "=\r\n=2D-b1 x\r\n=2D-=20\r\n--b1--\r\n", "" },
 	{ "downgrade: a plain 8-bit message",
 	  "To: a@x.org\n\nGrüße\n", F_DOWN | F_NOFROM | F_NODATE,
 	  "To: a@x.org\r\nMIME-Version: 1.0\r\n"
@@ -416,6 +431,35 @@ test_longline(void)
 	msg_close(&m);
 }
 
+/*
+ * A body line of 65535 octets, its CRLF across the 64 KiB pieces that
+ * mime.c reads: still one hard line end in quoted-printable, not "=0D"
+ * and a line end (found by fuzz_qp).
+ */
+static void
+test_longline_crlf(void)
+{
+	struct msg	 m;
+	struct err	 e;
+	static char	 in[13 + 65535 + 6];
+	char		*out;
+	size_t		 n;
+
+	memcpy(in, "To: a@x.org\n\n", 13);
+	memset(in + 13, 'x', 65535);
+	memcpy(in + 13 + 65535, "\r\nok\n", 5);
+	out = prep(in, strlen(in), F_NOFROM | F_NODATE, &m, &e);
+	CHECK(out != NULL, "64 KiB line: %s", e.msg);
+	if (out == NULL)
+		return;
+	n = strlen(out);
+	CHECK(strstr(out, "=0D") == NULL && n > 7 &&
+	    strcmp(out + n - 7, "x\r\nok\r\n") == 0, "64 KiB line: %s",
+	    out + (n > 40 ? n - 40 : 0));
+	free(out);
+	msg_close(&m);
+}
+
 int
 main(void)
 {
@@ -425,6 +469,7 @@ main(void)
 	test_nul();
 	test_hdrmax();
 	test_longline();
+	test_longline_crlf();
 	test_date();
 	test_msgid();
 	return t_done("t_msg");
