@@ -1209,7 +1209,7 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 	char		buf[4096];
 	ssize_t		n;
 	char		*p;
-	size_t		toplen = 0;
+	size_t		toplen = 0, from;
 	int		rc;
 
 	memset(out, 0, sizeof(*out));
@@ -1223,10 +1223,12 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 			return err_set(e, ERR_IO, "the prepared message has "
 			    "no header block");
 		}
+		/* Only the new bytes (and 3 before) can end the block. */
+		from = h.len > 3 ? h.len - 3 : 0;
 		util_stradd(&h, buf, (size_t)n);
 		if (h.len >= 2 && memcmp(h.s, "\r\n", 2) == 0)
 			toplen = 2;
-		else if ((p = strstr(h.s, "\r\n\r\n")) != NULL)
+		else if ((p = strstr(h.s + from, "\r\n\r\n")) != NULL)
 			toplen = (size_t)(p - h.s) + 4;
 	}
 	rc = mime_prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, dk, out, e);
