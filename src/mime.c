@@ -297,7 +297,9 @@ finish_leaf(struct scan *sc, off_t eoff)
 	if (!sc->identity || !(sc->curmax > LINE_MAX_OCTETS ||
 	    (sc->downgrade && sc->cur8)))
 		return;
-	sc->rv = xreallocarray(sc->rv, sc->nrv + 1, sizeof(*sc->rv));
+	if ((sc->nrv & (sc->nrv - 1)) == 0)	/* doubling */
+		sc->rv = xreallocarray(sc->rv, 2 * sc->nrv + 1,
+		    sizeof(*sc->rv));
 	sc->cur.eoff = eoff;
 	sc->rv[sc->nrv++] = sc->cur;
 }
