@@ -106,7 +106,9 @@ add_edit(struct addrlist *l, size_t off, size_t len, char *text, int comment)
 {
 	struct addredit	*ed;
 
-	l->ed = xreallocarray(l->ed, l->ned + 1, sizeof(*l->ed));
+	/* Doubling (at 0, 1, 2, 4...): not one copy per edit. */
+	if ((l->ned & (l->ned - 1)) == 0)
+		l->ed = xreallocarray(l->ed, 2 * l->ned + 1, sizeof(*l->ed));
 	ed = &l->ed[l->ned++];
 	ed->off = off;
 	ed->len = len;
@@ -176,10 +178,10 @@ cfws(struct parser *p)
 static int
 quoted(struct parser *p, struct word *w)
 {
-	size_t	 len = 0;
-	char	*v;
+	struct strbuf	v = { NULL, 0, 0 };
 
-	v = xcalloc(1, p->n - p->i + 1);
+	/* Grown as needed: one of 100,000 words must not cost the rest. */
+	util_stradd(&v, "", 0);
 	for (p->i++; p->i < p->n && p->s[p->i] != '"'; p->i++) {
 		char c = p->s[p->i];
 
@@ -188,15 +190,15 @@ quoted(struct parser *p, struct word *w)
 		else if (c == '\n' || (c == '\r' && p->i + 1 < p->n &&
 		    p->s[p->i + 1] == '\n'))
 			continue;	/* FWS: unfolding (RFC 5322 3.2.2) */
-		v[len++] = c;
+		util_stradd(&v, &c, 1);
 	}
 	if (p->i >= p->n) {
-		free(v);
+		free(v.s);
 		p->why = "unterminated quoted string";
 		return -1;
 	}
 	p->i++;
-	w->val = v;
+	w->val = v.s;
 	w->quoted = 1;
 	return 0;
 }
@@ -343,42 +345,42 @@ local_part(struct parser *p)
 static char *
 domain(struct parser *p)
 {
-	char	*d;
-	size_t	 len = 0;
+	struct strbuf	d = { NULL, 0, 0 };
 
 	if (cfws(p) == -1)
 		return NULL;
-	d = xcalloc(1, p->n - p->i + 1);
+	/* Grown as needed, not the size of the rest: see quoted(). */
+	util_stradd(&d, "", 0);
 	if (p->i < p->n && p->s[p->i] == '[') {
 		while (p->i < p->n && p->s[p->i] != ']') {
 			if (p->s[p->i] == '\\' && p->i + 1 < p->n)
-				d[len++] = p->s[p->i++];
+				util_stradd(&d, p->s + p->i++, 1);
 			if (p->s[p->i] != '\r' && p->s[p->i] != '\n')
-				d[len++] = p->s[p->i];
+				util_stradd(&d, p->s + p->i, 1);
 			p->i++;
 		}
 		if (p->i >= p->n) {
 			p->why = "unterminated domain literal";
-			free(d);
+			free(d.s);
 			return NULL;
 		}
-		d[len++] = p->s[p->i++];
-		return d;
+		util_stradd(&d, p->s + p->i++, 1);
+		return d.s;
 	}
 	for (;;) {
 		while (p->i < p->n && is_atext((unsigned char)p->s[p->i]))
-			d[len++] = p->s[p->i++];
-		if (len == 0 || d[len - 1] == '.' || cfws(p) == -1)
+			util_stradd(&d, p->s + p->i++, 1);
+		if (d.len == 0 || d.s[d.len - 1] == '.' || cfws(p) == -1)
 			break;
 		if (p->i >= p->n || p->s[p->i] != '.')
-			return d;
-		d[len++] = p->s[p->i++];
+			return d.s;
+		util_stradd(&d, p->s + p->i++, 1);
 		if (cfws(p) == -1)
 			break;
 	}
 	if (p->why == NULL)
 		p->why = "invalid domain";
-	free(d);
+	free(d.s);
 	return NULL;
 }
 
@@ -414,7 +416,9 @@ add_addr(struct parser *p, char *spec, int bare)
 		return -1;
 	}
 
-	l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+	/* Doubling: 100,000 addresses must not cost 100,000 copies. */
+	if ((l->n & (l->n - 1)) == 0)
+		l->v = xreallocarray(l->v, 2 * l->n + 1, sizeof(*l->v));
 	l->v[l->n].spec = spec;
 	l->v[l->n].bare = bare;
 	l->n++;

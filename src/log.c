@@ -293,7 +293,9 @@ log_message(const struct logmsg *l)
 			(void)strlcat(line, ",", sizeof(line));
 		(void)strlcat(line, "<", sizeof(line));
 		(void)strlcat(line, buf, sizeof(line));
-		(void)strlcat(line, ">", sizeof(line));
+		/* Full: the other 99,999 recipients would not show anyway. */
+		if (strlcat(line, ">", sizeof(line)) >= sizeof(line))
+			break;
 	}
 	(void)snprintf(buf, sizeof(buf), "%lld", (long long)l->size);
 	field(line, sizeof(line), "size", buf);

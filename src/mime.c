@@ -124,6 +124,8 @@ struct scan {
 	off_t		 hoff;
 	struct recode	 cur;
 	int		 identity;	/* 7bit, 8bit, binary or none */
+	int		 opaque;	/* a multipart nested too deep */
+	int		 deep8;		/* 8-bit text inside such a one */
 	int		 cur8;
 	size_t		 curmax, col;
 	struct recode	*rv;
@@ -272,9 +274,16 @@ decide(struct scan *sc, const char *h, size_t n, off_t hoff, off_t next)
 		sc->hoff = next;
 		return;
 	}
+	/*
+	 * Past MIME_DEPTH levels a multipart is read as one opaque part: its
+	 * boundaries are not followed, and it is never re-encoded (RFC 2045
+	 * section 6.4: a multipart has an identity encoding only).
+	 */
 	sc->state = SC_LEAF;
-	sc->identity = *cte == '\0' || strcmp(cte, "7bit") == 0 ||
-	    strcmp(cte, "8bit") == 0 || strcmp(cte, "binary") == 0;
+	sc->opaque = strncmp(type, "multipart/", 10) == 0;
+	sc->identity = !sc->opaque && (*cte == '\0' ||
+	    strcmp(cte, "7bit") == 0 || strcmp(cte, "8bit") == 0 ||
+	    strcmp(cte, "binary") == 0);
 	sc->cur.hoff = hoff;
 	sc->cur.boff = next;
 	sc->cur8 = 0;
@@ -289,10 +298,14 @@ static void
 finish_leaf(struct scan *sc, off_t eoff)
 {
 	sc->state = SC_SKIP;
+	if (sc->opaque && sc->downgrade && sc->cur8)
+		sc->deep8 = 1;
 	if (!sc->identity || !(sc->curmax > LINE_MAX_OCTETS ||
 	    (sc->downgrade && sc->cur8)))
 		return;
-	sc->rv = xreallocarray(sc->rv, sc->nrv + 1, sizeof(*sc->rv));
+	if ((sc->nrv & (sc->nrv - 1)) == 0)	/* doubling */
+		sc->rv = xreallocarray(sc->rv, 2 * sc->nrv + 1,
+		    sizeof(*sc->rv));
 	sc->cur.eoff = eoff;
 	sc->rv[sc->nrv++] = sc->cur;
 }
@@ -683,6 +696,13 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 	o->dk = dk;
 	if (scan(sc, in, start, top, toplen, e) == -1)
 		goto out;
+	/* Postfix, too, refuses to convert past its nesting limit. */
+	if (sc->deep8) {
+		err_set(e, ERR_DATA, "the message has 8-bit text in MIME parts "
+		    "nested deeper than %d levels, which cannot be converted "
+		    "to 7-bit for a server without 8BITMIME", MIME_DEPTH);
+		goto out;
+	}
 	if ((o->fd = outfd) == -1 && (o->fd = msg_tmpfile(e)) == -1)
 		goto out;
 	if (xform(in, start, end, top, toplen, sc, o, e) == -1) {

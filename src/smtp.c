@@ -118,6 +118,33 @@ smtp_reply_line(struct reply *r, const char *line, size_t len)
 
 /* --- commands and replies -------------------------------------------- */
 
+/*
+ * Before anything is sent, every byte received must have been read as
+ * the reply to a command: a server replies only to commands (RFC 5321
+ * section 4.2, in order: RFC 2920 section 3.1), and a byte left over
+ * would be taken as the reply to the next command, and every reply
+ * after it misattributed.  So bytes after the greeting, or more replies
+ * than commands, end the session.
+ */
+static int
+unsolicited(struct session *s, struct err *e)
+{
+	char	 shown[128];
+	char	*p = s->c.rbuf + s->c.rpos, *nl;
+	size_t	 n = s->c.rlen - s->c.rpos;
+
+	if (n == 0)
+		return 0;
+	s->broken = 1;
+	if ((nl = memchr(p, '\n', n)) != NULL)
+		n = (size_t)(nl - p);
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	log_escape(shown, sizeof(shown), p, n);
+	return err_set(e, ERR_PROTO, "%s: the server sent what no command "
+	    "asked for: %s", s->c.peer, shown);
+}
+
 /* Queue one command; the transcript shows shown (or the command). */
 static int
 cmd(struct session *s, const char *shown, struct err *e, const char *fmt, ...)
@@ -130,6 +157,8 @@ cmd(struct session *s, const char *shown, struct err *e, const char *fmt, ...)
 	char	*buf;
 	int	 n, rc;
 
+	if (unsolicited(s, e) == -1)
+		return -1;
 	va_start(ap, fmt);
 	n = vasprintf(&buf, fmt, ap);
 	va_end(ap);
@@ -825,7 +854,16 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 		return refused(s, "end of data", &r, e);
 	}
 	if (r.code == 354)
-		return 0;
+		return unsolicited(s, e);
+	/*
+	 * DATA has no 2xx reply (RFC 5321 section 4.3.2): one is the reply
+	 * to an earlier command, and the count is off.
+	 */
+	if (r.code < 400) {
+		s->broken = 1;
+		return err_set(e, ERR_PROTO, "%s: reply to DATA: %d %s (more "
+		    "replies than commands)", s->c.peer, r.code, r.text);
+	}
 	finish(s);
 	return refused(s, "DATA", &r, e);
 }

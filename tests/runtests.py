@@ -151,6 +151,18 @@ class Case:
     def file(self, *names):
         return os.path.join(self.path, *names)
 
+    def gen(self, *names, default=None):
+        """A case file; where it is missing and NAME.py is there, the
+        standard output of NAME.py (run in its directory): big inputs and
+        expectations are generated, not committed."""
+        path = self.file(*names)
+        data = read(path)
+        if data is None and os.path.exists(path + '.py'):
+            data = subprocess.run([sys.executable, '-B', path + '.py'], cwd=os.path.dirname(path),
+                                  stdout=subprocess.PIPE, check=True,
+                                  timeout=POSTERN_TIMEOUT).stdout
+        return default if data is None else data
+
     def subst(self, data):
         for key, value in self.subs.items():
             data = data.replace(key, value)
@@ -175,8 +187,8 @@ class Case:
 
     def execute(self):
         problems = []
-        cmd = read(self.file('cmd'))
-        expect_exit = read(self.file('expect', 'exit'))
+        cmd = self.gen('cmd')
+        expect_exit = self.gen('expect', 'exit')
         if cmd is None or expect_exit is None:
             return ['bad case: cmd and expect/exit are required']
         srv = os.path.join(self.tmp, 'srv')
@@ -209,7 +221,7 @@ class Case:
                 f.write(self.subst(conf))
 
         status, stdout, stderr, run_problems = self.run_postern(
-            shlex.split(self.subst(cmd).decode('utf-8')), read(self.file('input'), b''))
+            shlex.split(self.subst(cmd).decode('utf-8')), self.gen('input', default=b''))
         problems += run_problems
         if self.server is not None:
             problems += self.stop_server()
@@ -223,7 +235,7 @@ class Case:
         problems += self.compare('stdout', stdout)
         if self.server is not None:
             problems += self.compare('transcript', read(os.path.join(srv, 'transcript'), b''))
-        elif read(self.file('expect', 'transcript'), b''):
+        elif self.gen('expect', 'transcript', default=b''):
             problems.append('expect/transcript is not empty but the case has no server')
         problems += self.compare_data(srv)
         return problems
@@ -292,7 +304,7 @@ class Case:
         """Compare with expect/NAME (empty when missing).  In a transcript a
         line @ANYLINE@ stands for one line whose bytes are random by design
         (a SCRAM nonce and proof); it must still be there."""
-        expected = self.subst(read(self.file('expect', name), b''))
+        expected = self.subst(self.gen('expect', name, default=b''))
         if name == 'transcript':
             expected = anylines(expected, actual)
         return diff(name, expected, actual)
@@ -301,9 +313,9 @@ class Case:
         """expect/data and expect/data.N against the server's data.N files."""
         expected, actual = {}, {}
         for f in os.listdir(self.file('expect')):
-            m = re.fullmatch(r'data(?:\.(\d+))?', f)
+            m = re.fullmatch(r'(data(?:\.(\d+))?)(?:\.py)?', f)
             if m:
-                expected[int(m.group(1) or 1)] = self.subst(read(self.file('expect', f)))
+                expected[int(m.group(2) or 1)] = self.subst(self.gen('expect', m.group(1)))
         for f in os.listdir(srv):
             m = re.fullmatch(r'data\.(\d+)', f)
             if m:

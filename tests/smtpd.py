@@ -101,7 +101,7 @@ def parse_target(word, where):
 
 
 class Action:
-    """What to do instead of the default reply: kind is reply, raw, drop or stall."""
+    """What to do instead of the default reply: kind is reply, raw, drop, stall or cut."""
 
     def __init__(self, kind, data=b''):
         self.kind = kind
@@ -181,8 +181,9 @@ def parse_directive(name, rest, where, certs):
         want(1)
         data = unescape(rest, where)
         return lambda c: setattr(c, 'inject', data)
-    if name in ('reply', 'raw', 'drop', 'stall'):
-        want(1 if name in ('drop', 'stall') else 2, 1 if name in ('drop', 'stall') else None)
+    if name in ('reply', 'raw', 'drop', 'stall', 'cut'):
+        bare = name in ('drop', 'stall', 'cut')
+        want(1 if bare else 2, 1 if bare else None)
         key = parse_target(words[0], where)
         tail = rest[len(words[0]):].strip()
         if name == 'reply':
@@ -453,6 +454,14 @@ class Session:
             self.tls.write(data)
             self.flush_tls()
 
+    def send_cut(self, data):
+        """`cut`: the first half of what would go on the wire (with TLS, of
+        the record that carries data), then the caller closes: no close_notify."""
+        if self.tls is not None:
+            self.tls.write(data)
+            data = self.outgoing.read()
+        self.sock.sendall(data[:len(data) // 2])
+
     def flush_tls(self):
         pending = self.outgoing.read()
         if pending:
@@ -483,6 +492,9 @@ class Session:
             raise Closed
         elif action.kind == 'stall':
             raise Stall
+        elif action.kind == 'cut':
+            self.send_cut(''.join(line + '\r\n' for line in lines).encode('utf-8'))
+            raise Closed
         else:
             data = action.data
         self.send(data + extra)
