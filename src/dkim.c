@@ -202,7 +202,8 @@ fields(const char *h, size_t n, struct field **out)
 		for (f.nlen = (size_t)(colon - f.p); f.nlen > 0 &&
 		    is_wsp(f.p[f.nlen - 1]); f.nlen--)
 			continue;
-		v = xreallocarray(v, nv + 1, sizeof(*v));
+		if ((nv & (nv - 1)) == 0)	/* doubling */
+			v = xreallocarray(v, 2 * nv + 1, sizeof(*v));
 		v[nv++] = f;
 	}
 	*out = v;
@@ -219,28 +220,39 @@ name_is(const struct field *f, const char *name)
 /*
  * RFC 6376 5.4.2: the canonical fields named in names[], in that order.
  * A name that comes again stands for the next instance up from the
- * bottom; a name with no instance left stands for nothing.
+ * bottom; a name with no instance left stands for nothing.  Each
+ * distinct name keeps a cursor, so a message with 50,000 Cc fields costs
+ * one pass per name, not one per instance.
  */
 void
 dkim_select(const char *h, size_t n, const char *const *names, size_t nnames,
     struct strbuf *out)
 {
-	struct field	*v;
-	size_t		 nv, i, j, seen;
-	int		 k;
+	struct field	 *v;
+	const char	**dn = NULL;
+	size_t		 *cur = NULL, nv, ndn = 0, i, j;
 
 	nv = fields(h, n, &v);
 	for (i = 0; i < nnames; i++) {
-		for (seen = 0, j = 0; j < i; j++)
-			seen += strcasecmp(names[j], names[i]) == 0;
-		for (k = (int)nv - 1; k >= 0; k--)
-			if (name_is(&v[k], names[i]) && seen-- == 0)
+		for (j = 0; j < ndn; j++)
+			if (strcasecmp(dn[j], names[i]) == 0)
 				break;
-		if (k < 0)
+		if (j == ndn) {
+			dn = xreallocarray(dn, ndn + 1, sizeof(*dn));
+			cur = xreallocarray(cur, ndn + 1, sizeof(*cur));
+			dn[ndn] = names[i];
+			cur[ndn++] = nv;	/* below the bottom field */
+		}
+		while (cur[j] > 0 && !name_is(&v[cur[j] - 1], names[i]))
+			cur[j]--;
+		if (cur[j] == 0)
 			continue;
-		dkim_canon_header(v[k].p, v[k].len, out);
+		cur[j]--;
+		dkim_canon_header(v[cur[j]].p, v[cur[j]].len, out);
 		util_stradd(out, "\r\n", 2);
 	}
+	free(dn);
+	free(cur);
 	free(v);
 }
 
@@ -450,8 +462,9 @@ h_list(const struct dkim *d, const char ***names, size_t *nnames)
 		if (strcmp(name, "from") == 0)
 			count++;
 		for (; count > 0; count--) {
-			*names = xreallocarray(*names, *nnames + 1,
-			    sizeof(**names));
+			if ((*nnames & (*nnames - 1)) == 0)	/* doubling */
+				*names = xreallocarray(*names, 2 * *nnames + 1,
+				    sizeof(**names));
 			(*names)[(*nnames)++] = name;
 			if (h.len > 0)
 				util_stradd(&h, ":", 1);

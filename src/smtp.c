@@ -519,18 +519,19 @@ authenticate(struct session *s, int may_lead, struct sasl **led,
 
 /* --- the transaction -------------------------------------------------- */
 
-/*
- * Queue the prepared message: after DATA dot-stuffed (RFC 5321 section
- * 4.5.2), or as one "BDAT size LAST" chunk (RFC 3030), which needs no
- * stuffing and no end marker.  Written out in large pieces.
- */
-/* The message's size on the wire, before dot-stuffing. */
+/* The message's size on the wire, before dot-stuffing: DKIM included. */
 static off_t
 wire_size(const struct msg *m)
 {
 	return m->size + (off_t)m->siglen;
 }
 
+/*
+ * Queue the prepared message, its DKIM-Signature fields first: after DATA
+ * dot-stuffed (RFC 5321 section 4.5.2), or as one "BDAT size LAST" chunk
+ * (RFC 3030), which needs no stuffing and no end marker.  Written out in
+ * large pieces.
+ */
 static int
 send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 {

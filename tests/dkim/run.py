@@ -496,6 +496,9 @@ def edge_items():
         ('repeated signed fields', head + b''.join(
             b'Cc: cc%d@example.net\nComments: %d\n' % (k, k) for k in range(30))
          + b'Subject: one\nSubject: two\n\nbody\n'),
+        ('20,000 Cc fields, every one signed', head + b''.join(
+            b'Cc: c%d@example.net\n' % k for k in range(20000))
+         + b'Subject: many\n\nbody\n'),
         ('header block over 64 KiB', head + b''.join(
             b'X-Filler-%d: %s\n' % (k, b'f' * 200) for k in range(400))
          + b'Subject: big header\nReply-To: r@example.org\n\nbody\n'),
