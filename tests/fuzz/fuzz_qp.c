@@ -343,7 +343,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	check_file(&r, parts, np, multi, 0);
 	memset(&d, 0, sizeof(d));
 	d.fd = -1;
-	INVARIANT(msg_downgrade(&r, &d, &e) == 0);
+	INVARIANT(msg_downgrade(&r, &d, NULL, &e) == 0);
 	check_file(&d, parts, np, multi, 1);
 	msg_close(&d);
 out:
