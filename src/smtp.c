@@ -35,6 +35,9 @@
 #define SMTP_MAXLINES	1000	/* lines in one reply */
 #define SMTP_DATA_TIMEOUT 600	/* seconds for the reply to "." */
 #define SMTP_FLUSHSZ	(128 * 1024)
+#define SMTP_GROUP	100	/* commands in one pipelined group: their
+				   replies (100 x 512 octets at most, RFC
+				   5321 4.5.3.1.5) fit in socket buffers */
 
 struct caps {
 	int		 pipelining;
@@ -755,8 +758,11 @@ abandon(struct session *s, const struct reply *last)
  * CHUNKING, BDAT with the whole message.  With PIPELINING the commands go
  * out in one write, led by a queued AUTH (led), and every reply of the
  * group is read before anything else is sent (RFC 2920 section 3.1), so
- * the session ends cleanly whatever failed.  Without it, each command
- * waits for its reply and nothing is sent in vain.
+ * the session ends cleanly whatever failed.  A group holds at most
+ * SMTP_GROUP commands: with more, a server whose replies are not read
+ * stops reading while this side is still writing, and both wait (RFC
+ * 2920 section 3.1's deadlock).  Without PIPELINING, each command waits
+ * for its reply and nothing is sent in vain.
  *
  * The body is never sent before AUTH's success is known, even with
  * CHUNKING: a server that takes mail for its own domains without AUTH
@@ -781,13 +787,14 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	int		 chunk_later = s->caps.chunking && (led != NULL ||
 			    env->whole);
 	size_t		 i, n = env->nrcpt + (chunk_later ? 1 : 2), ok = 0;
+	size_t		 first = 0;	/* the first command not yet read */
 
 	smtp_reply_init(&mail);
 	smtp_reply_init(&r);
 	for (i = 0; i < n; i++) {
 		if (envelope_cmd(s, env, m, i, e) == -1)
 			return -1;
-		if (pipe && i + 1 < n)
+		if (pipe && i + 1 < n && i + 1 - first < SMTP_GROUP)
 			continue;
 		if (s->caps.chunking && !chunk_later && i + 1 == n) {
 			/* Nothing else is due: QUIT rides with the body. */
@@ -803,7 +810,7 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 				return -1;
 			if (auth.code != 235 || sasl_done(led, e) == -1) {
 				/* Never send the body, even after a 354. */
-				if (group_replies(s, env, 0, n - 1, &mail, &r,
+				if (group_replies(s, env, 0, i, &mail, &r,
 				    NULL, e) == 0)
 					abandon(s, &r);
 				return auth.code != 235 ?
@@ -811,10 +818,10 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 			}
 			led = NULL;
 		}
-		if (group_replies(s, env, pipe ? 0 : i, i, &mail, &r, &ok,
-		    e) == -1)
+		if (group_replies(s, env, first, i, &mail, &r, &ok, e) == -1)
 			return -1;
-		if (i == 0 && mail.code / 100 != 2)
+		first = i + 1;
+		if (mail.code / 100 != 2)
 			break;
 		if (!pipe && i == env->nrcpt && (ok == 0 ||
 		    (env->whole && deferred(env))))

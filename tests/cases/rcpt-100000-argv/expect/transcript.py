@@ -1,4 +1,4 @@
-# Every recipient once, in command-line order, in one pipelined group.
+# Every recipient once, in command-line order, in pipelined groups of 100.
 import sys
 sys.path.insert(0, '../../..')
 import casegen  # noqa: E402
