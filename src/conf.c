@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -958,10 +959,15 @@ conf_password(struct account *a, struct err *e)
 	char	*out = NULL;
 	size_t	 len = 0, n;
 	int	 status;
+	void	(*pipe_was)(int);
 
 	if (a->password != NULL || a->passwordeval == NULL)
 		return 0;
-	if ((fp = popen(a->passwordeval, "r")) == NULL)
+	/* The command gets SIGPIPE's default back (main() ignores it). */
+	pipe_was = signal(SIGPIPE, SIG_DFL);
+	fp = popen(a->passwordeval, "r");
+	(void)signal(SIGPIPE, pipe_was);
+	if (fp == NULL)
 		return err_set(e, ERR_CONFIG, "passwordeval: %s",
 		    strerror(errno));
 	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -938,6 +939,11 @@ main(int argc, char *argv[])
 	int		i, status;
 
 	priv_init();
+	/*
+	 * A server that closes while we write is an error to report (and a
+	 * message to queue), not a reason to die: EPIPE, not SIGPIPE.
+	 */
+	(void)signal(SIGPIPE, SIG_IGN);
 	parse_args(argc, argv, &o);
 	log_init(o.verbose);
 	log_quiet(o.errmode == ERRMODE_QUIET);

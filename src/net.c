@@ -273,7 +273,10 @@ net_flush(struct conn *c, struct err *e)
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			if (net_wait(c, POLLOUT, e) == -1)
 				return -1;
-		} else if (errno != EINTR)
+		} else if (errno == EPIPE || errno == ECONNRESET)
+			return err_set(e, ERR_TEMP, "%s: the server closed the "
+			    "connection while postern was writing", c->peer);
+		else if (errno != EINTR)
 			return err_set(e, ERR_TEMP, "%s: write: %s", c->peer,
 			    strerror(errno));
 	}

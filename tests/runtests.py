@@ -241,10 +241,15 @@ class Case:
         return problems
 
     def start_server(self, script, srv):
-        """Start smtpd.py; return (port, None) or (None, error text)."""
+        """Start smtpd.py, or the server named in the case's file
+        server-program (a script in tests/ with smtpd.py's command line and
+        output: renegserver.py); return (port, None) or (None, error text)."""
+        prog = read(self.file('server-program'))
+        prog = SMTPD if prog is None else os.path.join(os.path.dirname(SMTPD),
+                                                       prog.decode().strip())
         with open(os.path.join(self.tmp, 'srv.stderr'), 'wb') as err:
             self.server = subprocess.Popen(
-                [sys.executable, SMTPD, '--script', script, '--certs', self.opts.certs,
+                [sys.executable, prog, '--script', script, '--certs', self.opts.certs,
                  '--out', srv], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
         ready, _, _ = select.select([self.server.stdout], [], [], SERVER_START)
         line = self.server.stdout.readline() if ready else b''

@@ -101,7 +101,8 @@ def parse_target(word, where):
 
 
 class Action:
-    """What to do instead of the default reply: kind is reply, raw, drop, stall or cut."""
+    """What to do instead of the default reply: kind is reply, raw, drop, stall, cut
+    or close."""
 
     def __init__(self, kind, data=b''):
         self.kind = kind
@@ -181,8 +182,8 @@ def parse_directive(name, rest, where, certs):
         want(1)
         data = unescape(rest, where)
         return lambda c: setattr(c, 'inject', data)
-    if name in ('reply', 'raw', 'drop', 'stall', 'cut'):
-        bare = name in ('drop', 'stall', 'cut')
+    if name in ('reply', 'raw', 'drop', 'stall', 'cut', 'close'):
+        bare = name in ('drop', 'stall', 'cut', 'close')
         want(1 if bare else 2, 1 if bare else None)
         key = parse_target(words[0], where)
         tail = rest[len(words[0]):].strip()
@@ -481,7 +482,7 @@ class Session:
         """Reply to the next VERB: its directive if any, else the default lines.
 
         extra is sent in the same write.  Returns the 3-character code actually
-        sent, which decides the effect of the reply.  Raises Closed for `drop`
+        sent, which decides the effect of the reply.  Raises Closed for `drop`, `close`
         and after any 421, Stall for `stall`.
         """
         k = self.counts[verb] = self.counts.get(verb, 0) + 1
@@ -494,6 +495,9 @@ class Session:
             raise Stall
         elif action.kind == 'cut':
             self.send_cut(''.join(line + '\r\n' for line in lines).encode('utf-8'))
+            raise Closed
+        elif action.kind == 'close':
+            self.send(''.join(line + '\r\n' for line in lines).encode('utf-8') + extra)
             raise Closed
         else:
             data = action.data
