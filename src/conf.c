@@ -634,20 +634,31 @@ static const char *const dkim_default_h[] = {
 	"list-archive"
 };
 
-/* The *n words of v, separated by any of seps; NULL after the last. */
+/*
+ * The *n words of v, separated by any of seps, without white space
+ * around them; NULL after the last.
+ */
 static char **
 split_list(const char *v, const char *seps, size_t *n)
 {
 	char	**out;
-	size_t	  k;
+	size_t	  k, w;
 
 	*n = 0;
 	out = xcalloc(1, sizeof(*out));
-	for (v += strspn(v, seps); *v != '\0'; v += strspn(v, seps)) {
+	for (;;) {
+		v += strspn(v, seps);
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			break;
 		k = strcspn(v, seps);
-		out = xreallocarray(out, *n + 2, sizeof(*out));
-		xasprintf(&out[(*n)++], "%.*s", (int)k, v);
-		out[*n] = NULL;
+		for (w = k; w > 0 && (v[w - 1] == ' ' || v[w - 1] == '\t'); w--)
+			continue;
+		if (w > 0) {
+			out = xreallocarray(out, *n + 2, sizeof(*out));
+			xasprintf(&out[(*n)++], "%.*s", (int)w, v);
+			out[*n] = NULL;
+		}
 		v += k;
 	}
 	return out;
@@ -818,14 +829,6 @@ dkim_load(struct account *a, struct err *e)
 	sels = split_list(a->dkim_selector, ", \t", &nsels);
 	if (a->dkim_algorithm != NULL)
 		algs = split_list(a->dkim_algorithm, ", \t", &nalgs);
-	for (i = 0; i < nfiles; i++) {
-		char *f = files[i], *end = f + strlen(f);
-
-		f += strspn(f, " \t");
-		while (end > f && (end[-1] == ' ' || end[-1] == '\t'))
-			*--end = '\0';
-		memmove(files[i], f, strlen(f) + 1);
-	}
 	if (nfiles == 0 || nsels != nfiles || (algs != NULL &&
 	    nalgs != nfiles)) {
 		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': %zu "

@@ -296,7 +296,7 @@ dkim_update(struct dkim *d, const char *p, size_t n)
 int
 dkim_file(struct dkim *d, int fd, off_t size, struct err *e)
 {
-	char	buf[65536];
+	char	buf[MSG_IOSZ];
 	off_t	off = 0;
 	ssize_t	n;
 

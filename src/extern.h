@@ -219,8 +219,21 @@ struct msg {
 	size_t		 siglen;
 };
 
+#define MSG_IOSZ	65536	/* bytes read or written at a time */
+
+/* A file written in pieces of MSG_IOSZ bytes (msg.c). */
+struct msgbuf {
+	int		 fd;
+	struct dkim	*dk;		/* sees each piece written, or NULL */
+	size_t		 len;
+	off_t		 size;		/* bytes written out so far */
+	char		 buf[MSG_IOSZ];
+};
+
 int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
 int	 msg_write(int, const char *, size_t, struct err *);
+int	 msgbuf_put(struct msgbuf *, const char *, size_t, struct err *);
+int	 msgbuf_flush(struct msgbuf *, struct err *);
 int	 msg_tmpfile(struct err *);
 char	*msg_unfold(const char *, size_t, size_t *);
 

@@ -20,7 +20,6 @@
 
 #include "extern.h"
 
-#define MSG_IOSZ	65536
 #define LINE_MAX_OCTETS	998		/* RFC 5322 section 2.1.1 */
 #define QP_LINE		76		/* RFC 2045 section 6.7 (5) */
 #define MIME_DEPTH	32
@@ -28,11 +27,7 @@
 
 /* The output file and what the client needs to know about it. */
 struct out {
-	int		 fd;
-	struct dkim	*dk;		/* hashes what is written, or NULL */
-	char		 buf[MSG_IOSZ];
-	size_t		 len;
-	off_t		 size;
+	struct msgbuf	 w;		/* w.dk hashes what is written */
 	int		 eightbit;
 	size_t		 maxline, col;
 };
@@ -408,23 +403,11 @@ scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
 
 /* --- writing the prepared file ----------------------------------------- */
 
-static int
-out_flush(struct out *o, struct err *e)
-{
-	if (o->dk != NULL)
-		dkim_update(o->dk, o->buf, o->len);
-	if (msg_write(o->fd, o->buf, o->len, e) == -1)
-		return -1;
-	o->size += (off_t)o->len;
-	o->len = 0;
-	return 0;
-}
-
 /* Output, keeping what the client needs: 8-bit or not, longest line. */
 static int
 out_put(struct out *o, const char *p, size_t n, struct err *e)
 {
-	size_t	i, k;
+	size_t	i;
 
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)p[i];
@@ -440,18 +423,7 @@ out_put(struct out *o, const char *p, size_t n, struct err *e)
 			o->eightbit |= c >= 0x80;
 		}
 	}
-	while (n > 0) {
-		k = sizeof(o->buf) - o->len;
-		if (k > n)
-			k = n;
-		memcpy(o->buf + o->len, p, k);
-		o->len += k;
-		p += k;
-		n -= k;
-		if (o->len == sizeof(o->buf) && out_flush(o, e) == -1)
-			return -1;
-	}
-	return 0;
+	return msgbuf_put(&o->w, p, n, e);
 }
 
 static int
@@ -670,7 +642,7 @@ xform(int in, off_t start, off_t end, const char *top, size_t toplen,
 	}
 	if (copy_range(in, pos, end, o, e) == -1)
 		return -1;
-	return out_flush(o, e);
+	return msgbuf_flush(&o->w, e);
 }
 
 /*
@@ -693,7 +665,7 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 	sc = xcalloc(1, sizeof(*sc));
 	o = xcalloc(1, sizeof(*o));
 	sc->downgrade = downgrade;
-	o->dk = dk;
+	o->w.dk = dk;
 	if (scan(sc, in, start, top, toplen, e) == -1)
 		goto out;
 	/* Postfix, too, refuses to convert past its nesting limit. */
@@ -703,11 +675,11 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 		    "to 7-bit for a server without 8BITMIME", MIME_DEPTH);
 		goto out;
 	}
-	if ((o->fd = outfd) == -1 && (o->fd = msg_tmpfile(e)) == -1)
+	if ((o->w.fd = outfd) == -1 && (o->w.fd = msg_tmpfile(e)) == -1)
 		goto out;
 	if (xform(in, start, end, top, toplen, sc, o, e) == -1) {
 		if (outfd == -1)
-			close(o->fd);
+			close(o->w.fd);
 		goto out;
 	}
 	/*
@@ -721,17 +693,17 @@ mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
 		    "outside any text part that could be re-encoded (over "
 		    "the limit of %d)", o->maxline, LINE_MAX_OCTETS);
 		if (outfd == -1)
-			close(o->fd);
+			close(o->w.fd);
 		goto out;
 	}
-	if (lseek(o->fd, 0, SEEK_SET) == -1) {
+	if (lseek(o->w.fd, 0, SEEK_SET) == -1) {
 		err_set(e, ERR_IO, "temporary file: %s", strerror(errno));
 		if (outfd == -1)
-			close(o->fd);
+			close(o->w.fd);
 		goto out;
 	}
-	m->fd = o->fd;
-	m->size = o->size;
+	m->fd = o->w.fd;
+	m->size = o->w.size;
 	m->eightbit = o->eightbit;
 	m->maxline = o->maxline;
 	rc = 0;

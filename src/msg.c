@@ -28,7 +28,6 @@
 
 #include "extern.h"
 
-#define MSG_IOSZ	65536
 #define HDR_MAX		(1024 * 1024)	/* DESIGN.md: the header block */
 #define LINE_MAX_OCTETS	998		/* RFC 5322 section 2.1.1 */
 #define FOLD_AT		78		/* RFC 5322 section 2.1.1 SHOULD */
@@ -62,9 +61,7 @@ struct bodyinfo {
 
 struct reader {
 	const struct msgopts	*opts;
-	int			 fd;		/* the body file */
-	char			 out[MSG_IOSZ];
-	size_t			 outlen;
+	struct msgbuf		 out;		/* the body file */
 	size_t			 lineno;	/* 1-based, for messages */
 	size_t			 linelen;	/* bytes of the current line */
 	int			 pending_cr;
@@ -122,12 +119,35 @@ msg_tmpfile(struct err *e)
 
 /* --- reading standard input ------------------------------------------ */
 
-static int
-body_flush(struct reader *r, struct err *e)
+/* Write what b holds (and show it to b->dk first). */
+int
+msgbuf_flush(struct msgbuf *b, struct err *e)
 {
-	if (msg_write(r->fd, r->out, r->outlen, e) == -1)
+	if (b->dk != NULL)
+		dkim_update(b->dk, b->buf, b->len);
+	if (msg_write(b->fd, b->buf, b->len, e) == -1)
 		return -1;
-	r->outlen = 0;
+	b->size += (off_t)b->len;
+	b->len = 0;
+	return 0;
+}
+
+int
+msgbuf_put(struct msgbuf *b, const char *p, size_t n, struct err *e)
+{
+	size_t	k;
+
+	while (n > 0) {
+		k = sizeof(b->buf) - b->len;
+		if (k > n)
+			k = n;
+		memcpy(b->buf + b->len, p, k);
+		b->len += k;
+		p += k;
+		n -= k;
+		if (b->len == sizeof(b->buf) && msgbuf_flush(b, e) == -1)
+			return -1;
+	}
 	return 0;
 }
 
@@ -168,19 +188,7 @@ body_bytes(struct reader *r, const char *p, size_t n, struct err *e)
 
 	for (i = 0; i < n; i++)
 		body_stats(&r->body, (unsigned char)p[i]);
-	while (n > 0) {
-		size_t k = sizeof(r->out) - r->outlen;
-
-		if (k > n)
-			k = n;
-		memcpy(r->out + r->outlen, p, k);
-		r->outlen += k;
-		p += k;
-		n -= k;
-		if (r->outlen == sizeof(r->out) && body_flush(r, e) == -1)
-			return -1;
-	}
-	return 0;
+	return msgbuf_put(&r->out, p, n, e);
 }
 
 static int
@@ -381,7 +389,7 @@ feed(struct reader *r, const char *buf, size_t n, struct err *e)
 	return 0;
 }
 
-/* Read all of fd: the header block into r->h, the body into r->fd. */
+/* Read all of fd: the header block into r->h, the body into r->out. */
 static int
 read_input(struct reader *r, int fd, struct err *e)
 {
@@ -409,7 +417,7 @@ read_input(struct reader *r, int fd, struct err *e)
 	}
 	if (r->body.u8need != 0)
 		r->body.utf8 = 0;
-	return body_flush(r, e);
+	return msgbuf_flush(&r->out, e);
 }
 
 /* --- header fields ----------------------------------------------------- */
@@ -565,6 +573,24 @@ refold(struct field *f, const char *u, size_t ulen)
 	return max > LINE_MAX_OCTETS ? -1 : 0;
 }
 
+/* Unfold text (a whole field) and refold it into f, or say why not. */
+static int
+refold_text(struct field *f, const char *text, size_t len, struct err *e)
+{
+	char	*u;
+	size_t	 ulen;
+	int	 rc;
+
+	u = msg_unfold(text, len, &ulen);
+	rc = refold(f, u, ulen);
+	free(u);
+	if (rc == -1)
+		return err_set(e, ERR_DATA, "header field %.*s cannot be "
+		    "folded to %d octets", (int)f->namelen, f->text,
+		    LINE_MAX_OCTETS);
+	return 0;
+}
+
 /*
  * Unstructured text: each run of words that hold 8-bit text (or, with
  * force, of words too long to fold) becomes encoded words, the white
@@ -648,20 +674,9 @@ fix_unstructured(struct field *f, struct err *e)
 static int
 fix_unfoldable(struct field *f, struct err *e)
 {
-	char	*u;
-	size_t	 ulen;
-	int	 rc;
-
 	if (longest_line(f) <= LINE_MAX_OCTETS)
 		return 0;
-	u = msg_unfold(f->text, f->len, &ulen);
-	rc = refold(f, u, ulen);
-	free(u);
-	if (rc == -1)
-		return err_set(e, ERR_DATA, "header field %.*s cannot be "
-		    "folded to %d octets", (int)f->namelen, f->text,
-		    LINE_MAX_OCTETS);
-	return 0;
+	return refold_text(f, f->text, f->len, e);
 }
 
 static int
@@ -726,8 +741,7 @@ fix_address(struct field *f, const char *domain, struct err *e)
 {
 	struct addrlist	 l;
 	struct err	 ignored;
-	char		*v, *u, *t;
-	size_t		 ulen;
+	char		*v, *t;
 	int		 rc;
 
 	if (addr_parse(field_value(f), "", &l, &ignored) == -1)
@@ -738,15 +752,9 @@ fix_address(struct field *f, const char *domain, struct err *e)
 		return fix_unfoldable(f, e);
 	xasprintf(&t, "%.*s:%s", (int)f->namelen, f->text, v);
 	free(v);
-	u = msg_unfold(t, strlen(t), &ulen);
+	rc = refold_text(f, t, strlen(t), e);
 	free(t);
-	rc = refold(f, u, ulen);
-	free(u);
-	if (rc == -1)
-		return err_set(e, ERR_DATA, "header field %.*s cannot be "
-		    "folded to %d octets", (int)f->namelen, f->text,
-		    LINE_MAX_OCTETS);
-	return 0;
+	return rc;
 }
 
 /* --- added fields ------------------------------------------------------ */
@@ -1179,7 +1187,7 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 	r->lineno = 1;
 	r->inhdr = 1;
 	r->body.utf8 = 1;
-	if ((r->fd = msg_tmpfile(e)) == -1)
+	if ((r->out.fd = msg_tmpfile(e)) == -1)
 		goto out;
 	if (read_input(r, fd, e) == -1 ||
 	    fixup(&r->h, opts, &r->body, m, e) == -1)
@@ -1189,11 +1197,11 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
 		    "the fix-ups");
 	else
-		rc = mime_prepare(r->fd, 0, top, toplen, 0, opts->outfd > 0 ?
+		rc = mime_prepare(r->out.fd, 0, top, toplen, 0, opts->outfd > 0 ?
 		    opts->outfd : -1, NULL, m, e);
 out:
-	if (r->fd != -1)
-		close(r->fd);
+	if (r->out.fd != -1)
+		close(r->out.fd);
 	free(top);
 	free(r->line);
 	hdr_free(&r->h);

@@ -1116,17 +1116,16 @@ sweep(const char *dir, const char *name, time_t now)
 }
 
 /*
- * The messages in dir, as ids with their account, sorted by account:
- * those sel selects (sel NULL: those due).  Leftovers of
- * crashes are swept on the way when sweep_too.
+ * The ids of the committed messages in dir (those with an envelope), in
+ * directory order, each with an empty account.  Leftovers of crashes are
+ * swept on the way when sweep_too.
  */
 static int
-scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
-    struct qitem **out, size_t *n, struct err *e)
+ids(const char *dir, time_t now, int sweep_too, struct qitem **out,
+    size_t *n, struct err *e)
 {
 	DIR		*d;
 	struct dirent	*de;
-	struct qent	 q;
 	char		 id[QUEUE_IDLEN + 1], *envp;
 	size_t		 len;
 	struct stat	 st;
@@ -1165,16 +1164,40 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 		}
 		if (strcmp(de->d_name + QUEUE_IDLEN, ".env") != 0)
 			continue;
-		if (env_read(dir, id, &q) == -1)
+		if ((*n & (*n - 1)) == 0)	/* doubling */
+			*out = xreallocarray(*out, 2 * *n + 1, sizeof(**out));
+		(void)strlcpy((*out)[*n].id, id, sizeof((*out)[*n].id));
+		(*out)[(*n)++].account = xstrdup("");
+	}
+	closedir(d);
+	return 0;
+}
+
+/*
+ * The messages in dir, as ids with their account, sorted by account:
+ * those sel selects (sel NULL: those due).  Leftovers of crashes are
+ * swept on the way when sweep_too.
+ */
+static int
+scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
+    struct qitem **out, size_t *n, struct err *e)
+{
+	struct qent	 q;
+	size_t		 i, k = 0;
+
+	if (ids(dir, now, sweep_too, out, n, e) == -1)
+		return -1;
+	for (i = 0; i < *n; i++) {
+		free((*out)[i].account);
+		if (env_read(dir, (*out)[i].id, &q) == -1)
 			continue;
 		if (selected(&q, sel, now)) {
-			*out = xreallocarray(*out, *n + 1, sizeof(**out));
-			(void)strlcpy((*out)[*n].id, id, sizeof((*out)[*n].id));
-			(*out)[(*n)++].account = xstrdup(q.account);
+			(*out)[i].account = xstrdup(q.account);
+			(*out)[k++] = (*out)[i];
 		}
 		qent_free(&q);
 	}
-	closedir(d);
+	*n = k;
 	if (*n > 1)
 		qsort(*out, *n, sizeof(**out), item_cmp);
 	return 0;
@@ -1466,33 +1489,18 @@ list_one(FILE *fp, const struct qent *q)
 int
 queue_list(const struct account *a, FILE *fp, struct err *e)
 {
-	struct qitem	*it = NULL;
+	struct qitem	*it;
 	struct qent	 q;
-	struct dirent	*de;
-	DIR		*d;
-	size_t		 n = 0, i, shown = 0;
+	size_t		 n, i, shown = 0;
 	const char	*dir = conf_queuedir(a);
 
-	priv_hold();
-	d = opendir(dir);
-	priv_drop();
-	if (d == NULL)
-		return spool_err(e, dir, "opendir");
-	while ((de = readdir(d)) != NULL) {
-		if (strlen(de->d_name) != QUEUE_IDLEN + 4 ||
-		    strcmp(de->d_name + QUEUE_IDLEN, ".env") != 0)
-			continue;
-		it = xreallocarray(it, n + 1, sizeof(*it));
-		memcpy(it[n].id, de->d_name, QUEUE_IDLEN);
-		it[n].id[QUEUE_IDLEN] = '\0';
-		it[n++].account = xstrdup("");
-	}
-	closedir(d);
+	if (ids(dir, 0, 0, &it, &n, e) == -1)
+		return -1;
 	/* Ids begin with the time of submission: oldest first. */
 	if (n > 1)
 		qsort(it, n, sizeof(*it), item_cmp);
 	for (i = 0; i < n; i++) {
-		if (!valid_id(it[i].id) || env_read(dir, it[i].id, &q) == -1)
+		if (env_read(dir, it[i].id, &q) == -1)
 			continue;
 		list_one(fp, &q);
 		qent_free(&q);

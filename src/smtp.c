@@ -538,7 +538,7 @@ wire_size(const struct msg *m)
 static int
 send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 {
-	char	 buf[65536];
+	char	 buf[MSG_IOSZ];
 	ssize_t	 n;
 	int	 bol = 1;
 	off_t	 off = 0;
