@@ -1,7 +1,8 @@
-"""Helpers shared by the table-driven drivers (tests/options, tests/syslog,
-tests/clients): the scripted server tests/smtpd.py started and stopped
-around one run, postern (or a real client) run with the environment of the
-integration cases, and the envelope read back from the transcript.
+"""Helpers shared by the test drivers (tests/options, tests/syslog,
+tests/clients, tests/bs, tests/dkim): the scripted server tests/smtpd.py
+started and stopped around one run, postern (or a real client) run with
+the environment of the integration cases, the envelope read back from the
+transcript, and the ok/FAIL lines and closing count every driver prints.
 
 Python 3 standard library only.
 """
@@ -80,6 +81,29 @@ class Server:
     def data(self, n=1):
         path = os.path.join(self.out, f'data.{n}')
         return read(path) if os.path.exists(path) else None
+
+
+class Tally:
+    """What every driver prints: `ok NAME`, or `FAIL NAME` and each problem
+    indented, and last `STAGE: N passed, N failed`."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def report(self, name, problems):
+        print(('FAIL ' if problems else 'ok ') + name)
+        for p in problems:
+            print('    ' + str(p).replace('\n', '\n    '))
+        if problems:
+            self.failed += 1
+        else:
+            self.passed += 1
+        sys.stdout.flush()
+
+    def done(self, stage):
+        """The closing line; the driver's exit status."""
+        print(f'{stage}: {self.passed} passed, {self.failed} failed')
+        return 1 if self.failed else 0
 
 
 def read(path):

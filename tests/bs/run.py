@@ -42,6 +42,7 @@ from email.utils import parseaddr, formataddr
 
 TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, TESTS)
+import harness  # noqa: E402  (Tally, read)
 import runtests  # noqa: E402  (certificates for the scripted server)
 import leakcheck  # noqa: E402
 
@@ -125,12 +126,7 @@ class Run:
         return problems
 
 
-def read(path):
-    try:
-        with open(path, 'rb') as f:
-            return f.read()
-    except FileNotFoundError:
-        return b''
+read = harness.read
 
 
 def same(what, expected, actual):
@@ -566,7 +562,7 @@ def main():
     opts = ap.parse_args()
     opts.postern = os.path.abspath(opts.postern)
     opts.certs = runtests.ensure_certs()
-    passed = failed = 0
+    tally = harness.Tally()
     for t in TESTS_:
         name = t.__name__[2:].replace('_', '-')
         if name.startswith('swaks') and shutil.which('swaks') is None:
@@ -576,13 +572,8 @@ def main():
                 problems = t(opts)
             except Exception as e:  # a crash of the test is a failure too
                 problems = ['%s: %s' % (type(e).__name__, e)]
-        print(('FAIL ' if problems else 'ok ') + name)
-        for x in problems:
-            print('    ' + x.replace('\n', '\n    '))
-        passed, failed = passed + (not problems), failed + bool(problems)
-        sys.stdout.flush()
-    print('bs: %d passed, %d failed' % (passed, failed))
-    return 1 if failed else 0
+        tally.report(name, problems)
+    return tally.done('bs')
 
 
 if __name__ == '__main__':

@@ -285,17 +285,12 @@ def main():
         return 1
     opts.certs = harness.certs()
     opts.versions = versions()
-    passed = failed = 0
+    tally = harness.Tally()
     for row in ROWS:
         if opts.names and row['name'] not in opts.names:
             continue
-        problems = check(row, opts)
-        print(('FAIL ' if problems else 'ok ') + row['name'])
-        for p in problems:
-            print('    ' + p)
-        passed, failed = passed + (not problems), failed + bool(problems)
-    print(f'clients: {passed} passed, {failed} failed')
-    return 1 if failed else 0
+        tally.report(row['name'], check(row, opts))
+    return tally.done('clients')
 
 
 if __name__ == '__main__':

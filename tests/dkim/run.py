@@ -360,21 +360,6 @@ def with_fields(raw, n):
     return pre + add + raw
 
 
-class Results:
-    def __init__(self):
-        self.passed = self.failed = 0
-
-    def report(self, name, problems):
-        print(('FAIL ' if problems else 'ok ') + name)
-        for p in problems:
-            print('    ' + str(p).replace('\n', '\n    '))
-        if problems:
-            self.failed += 1
-        else:
-            self.passed += 1
-        sys.stdout.flush()
-
-
 def new_stats():
     return dict(verified=0, messages=0, refused=0, **{'mut-fail': 0, 'mut-skip': 0, 'mut-ok': 0})
 
@@ -637,7 +622,7 @@ def main():
     opts = ap.parse_args()
     opts.postern = os.path.abspath(opts.postern)
     opts.certs = harness.certs()
-    res = Results()
+    res = harness.Tally()
     records = records_from_check(opts, res)
     if not records:
         print('dkim: %d passed, %d failed' % (res.passed, res.failed + 1))
@@ -659,8 +644,7 @@ def main():
     eight = [x for x in tut + edge + items + cases if any(c >= 0x80 for c in x[2])]
     category(opts, res, records, 'downgrade (no 8BITMIME)',
              'cap PIPELINING\ncap ENHANCEDSTATUSCODES\n', eight, sevenbit=True)
-    print('dkim: %d passed, %d failed' % (res.passed, res.failed))
-    return 1 if res.failed else 0
+    return res.done('dkim')
 
 
 if __name__ == '__main__':

@@ -449,15 +449,11 @@ def main():
     if dup:
         print(f'duplicate row names: {sorted(dup)}')
         return 1
-    passed = failed = 0
+    tally = harness.Tally()
     with concurrent.futures.ThreadPoolExecutor(max(1, opts.j)) as pool:
         for r, problems in zip(rows, pool.map(lambda r: check(r, opts), rows)):
-            print(('FAIL ' if problems else 'ok ') + r['name'])
-            for p in problems:
-                print('    ' + p)
-            passed, failed = passed + (not problems), failed + bool(problems)
-    print(f'options: {passed} passed, {failed} failed')
-    return 1 if failed else 0
+            tally.report(r['name'], problems)
+    return tally.done('options')
 
 
 if __name__ == '__main__':

@@ -257,17 +257,12 @@ def main():
         return p.returncode
     opts.certs = harness.certs()
     sock = private_dev(opts.certs)
-    passed = failed = 0
+    tally = harness.Tally()
     for row in ROWS:
         if opts.names and row[0] not in opts.names:
             continue
-        problems = check(row, opts, sock)
-        print(('FAIL ' if problems else 'ok ') + row[0])
-        for p in problems:
-            print('    ' + p)
-        passed, failed = passed + (not problems), failed + bool(problems)
-    print(f'syslog: {passed} passed, {failed} failed')
-    return 1 if failed else 0
+        tally.report(row[0], check(row, opts, sock))
+    return tally.done('syslog')
 
 
 if __name__ == '__main__':
