@@ -872,11 +872,12 @@ out:
 
 /*
  * Read the configuration file.  A file that holds a password must not be
- * readable by group or others (but see secret_ok).  The DKIM keys are
- * loaded now, while the caller holds the group that may read them.
+ * readable by group or others (but see secret_ok).  With keys, for a
+ * mode that may send, the DKIM keys are loaded now, while the caller
+ * holds the group that may read them.
  */
 int
-conf_load(struct conf *c, const char *path, struct err *e)
+conf_load(struct conf *c, const char *path, int keys, struct err *e)
 {
 	FILE		*fp;
 	struct stat	 st;
@@ -906,7 +907,7 @@ conf_load(struct conf *c, const char *path, struct err *e)
 		}
 		break;
 	}
-	for (i = 0; i < c->nacct; i++)
+	for (i = 0; keys && i < c->nacct; i++)
 		if (dkim_load(&c->accts[i], e) == -1) {
 			conf_free(c);
 			return -1;

@@ -153,7 +153,7 @@ struct account {
 	char		*dkim_key_file;
 	char		*dkim_algorithm;
 	char		*dkim_headers;
-	struct dkimkey	*dkim;		/* loaded by conf_load() */
+	struct dkimkey	*dkim;		/* loaded by conf_load(), if asked */
 	size_t		 ndkim;
 	char		**dkim_h;	/* dkim_headers, lower case, "from"
 					   first */
@@ -169,7 +169,7 @@ struct conf {
 	char		*defname;	/* account default : NAME */
 };
 
-int	 conf_load(struct conf *, const char *, struct err *);
+int	 conf_load(struct conf *, const char *, int, struct err *);
 const char *conf_queuedir(const struct account *);
 int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,

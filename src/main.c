@@ -894,8 +894,9 @@ run(const struct opts *o, struct err *e)
 	if (o->conffile != NULL)
 		priv_revoke();
 	priv_hold();
+	/* Only a mode that may send needs the DKIM keys. */
 	status = conf_load(&conf, o->conffile != NULL ? o->conffile :
-	    POSTERN_CONF, e);
+	    POSTERN_CONF, o->mode == MODE_SEND || o->mode == MODE_QUEUE, e);
 	priv_drop();
 	if (status == -1)
 		return -1;

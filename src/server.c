@@ -806,7 +806,7 @@ server_run(const struct server_opts *o, struct err *e)
 		priv_revoke();
 	priv_hold();
 	rc = conf_load(&sv->conf, o->conffile != NULL ? o->conffile :
-	    POSTERN_CONF, e);
+	    POSTERN_CONF, 1, e);
 	priv_drop();
 	if (rc == -1) {
 		/* the client may retry once the administrator fixed it */

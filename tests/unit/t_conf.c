@@ -208,10 +208,10 @@ test_perms(void)
 	if (write(fd, "host h\npassword secret\n", 23) != 23)
 		abort();
 	close(fd);
-	CHECK(chmod(path, 0600) == 0 && conf_load(&c, path, &e) == 0,
+	CHECK(chmod(path, 0600) == 0 && conf_load(&c, path, 1, &e) == 0,
 	    "0600 refused: %s", e.msg);
 	conf_free(&c);
-	CHECK(chmod(path, 0640) == 0 && conf_load(&c, path, &e) == -1 &&
+	CHECK(chmod(path, 0640) == 0 && conf_load(&c, path, 1, &e) == -1 &&
 	    e.cls == ERR_CONFIG, "0640 accepted");
 	(void)snprintf(want, sizeof(want), "%s: holds a password but is "
 	    "readable by others (mode 640; chmod 600 it)", path);
@@ -221,7 +221,7 @@ test_perms(void)
 	if (fd == -1 || write(fd, "host h\n", 7) != 7)
 		abort();
 	close(fd);
-	CHECK(chmod(path, 0644) == 0 && conf_load(&c, path, &e) == 0,
+	CHECK(chmod(path, 0644) == 0 && conf_load(&c, path, 1, &e) == 0,
 	    "0644 without password: %s", e.msg);
 	conf_free(&c);
 	unlink(path);
