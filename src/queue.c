@@ -1189,11 +1189,14 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 		return -1;
 	for (i = 0; i < *n; i++) {
 		free((*out)[i].account);
+		(*out)[i].account = NULL;
 		if (env_read(dir, (*out)[i].id, &q) == -1)
 			continue;
 		if (selected(&q, sel, now)) {
-			(*out)[i].account = xstrdup(q.account);
-			(*out)[k++] = (*out)[i];
+			if (k != i)
+				memcpy((*out)[k].id, (*out)[i].id,
+				    sizeof((*out)[k].id));
+			(*out)[k++].account = xstrdup(q.account);
 		}
 		qent_free(&q);
 	}
