@@ -16,7 +16,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # libFuzzer runtime; bench: msmtp, for comparison; tests/dkim: python3-dkim
 # (dkimpy, the independent DKIM verifier; it brings python3-nacl for
 # Ed25519); tests/renegserver.py: python3-openssl (pyOpenSSL, since
-# Python's ssl module cannot ask for a TLS renegotiation).
+# Python's ssl module cannot ask for a TLS renegotiation); faketime, for
+# the clients tests on another day and hour (tests/check.sh).
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
 # recommends); of tests/bs: swaks.  bsd-mailx depends on a
@@ -25,7 +26,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # installed after it.
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
-clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl"
+clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
+faketime"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=

@@ -45,7 +45,7 @@ ALIASES = 'root: admin@example.org\n'
 
 # Exact shapes of generated fields; the named groups are checked further.
 SHAPES = {
-    '@DATE@': r'(?P<date>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), [1-9]\d? '
+    '@DATE@': r'(?P<date>(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), {1,2}(?:0?[1-9]|[12]\d|3[01]) '
               r'(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} '
               r'\d\d:\d\d:\d\d \+0000)',
     '@MSGID@': r'(?P<msgid><(?P<idtime>\d{14})\.[0-9a-f]{32}@mx\.example>)',
