@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -609,16 +610,26 @@ conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
  * May the file with status st hold a password?  Only when group and
  * others cannot read it, with one exception: the installed system file,
  * root:postern 0640, which the setgid binary reads through its group
- * (postern(8), "Privileges").
+ * (postern(8), "Privileges").  That group is the one the binary runs
+ * setgid to, whoever the caller is: the queue runner user, whose own
+ * group it is, too.  A caller's own group that merely matches the file's
+ * (no setgid install) is no such group, unless it is named postern.
  */
 static int
 secret_ok(const char *path, const struct stat *st)
 {
+	struct group	*gr;
+
 	if ((st->st_mode & (S_IRWXG | S_IRWXO)) == 0)
 		return 1;
-	return strcmp(path, POSTERN_CONF) == 0 && st->st_uid == 0 &&
-	    st->st_gid == priv_group() && priv_group() != getgid() &&
-	    (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) == 0;
+	if (strcmp(path, POSTERN_CONF) != 0 || st->st_uid != 0 ||
+	    st->st_gid != priv_group() ||
+	    (st->st_mode & (S_IRWXO | S_IWGRP | S_IXGRP)) != 0)
+		return 0;
+	if (priv_group() != getgid())
+		return 1;
+	return (gr = getgrgid(st->st_gid)) != NULL &&
+	    strcmp(gr->gr_name, POSTERN_GROUP) == 0;
 }
 
 /* --- DKIM keys ----------------------------------------------------------- */

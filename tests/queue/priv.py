@@ -30,6 +30,7 @@ SMTPD = os.path.join(TOP, 'tests', 'smtpd.py')
 CERTS = os.path.join(TOP, 'tests', '.certs')
 GROUP = 'posterntg'
 USER = 'posterntu'
+RUNNER = 'posterntr'	# the queue runner: primary group GROUP
 SECRET = 'Pw-d0-not-leak-7Qz'
 RESULTS = []
 
@@ -41,8 +42,8 @@ def sh(*argv, **kw):
     return subprocess.run(argv, capture_output=True, **kw)
 
 
-def as_user(argv, data=b'', cwd=None, wait=True, **kw):
-    pw = pwd.getpwnam(USER)
+def as_user(argv, data=b'', cwd=None, wait=True, user=USER, **kw):
+    pw = pwd.getpwnam(user)
 
     def drop():
         os.setgroups([])
@@ -111,9 +112,13 @@ def main():
                    USER).returncode == 0
     if sh('getent', 'group', 'nogroup').returncode != 0 and not made_user:
         made_user = sh('useradd', '-M', '-s', '/bin/sh', USER).returncode == 0
+    made_runner = sh('useradd', '-M', '-N', '-g', GROUP, '-s', '/bin/sh',
+                     RUNNER).returncode == 0
     try:
         run(work)
     finally:
+        if made_runner:
+            sh('userdel', RUNNER)
         if made_user:
             sh('userdel', USER)
         if made_group:
@@ -132,7 +137,7 @@ def run(work):
             os.makedirs(os.path.dirname(os.path.join(src, f)), exist_ok=True)
             shutil.copy2(os.path.join(TOP, f), os.path.join(src, f))
     prefix, etc, spool = (os.path.join(work, d) for d in ('usr', 'etc', 'spool'))
-    p = sh('sh', './configure', f'PREFIX={prefix}', f'SYSCONFDIR={etc}',
+    p = sh('sh', './configure', f'PREFIX={prefix}', f'SYSCONFDIR={etc}', f'POSTERN_GROUP={GROUP}',
            f'SPOOLDIR={spool}', cwd=src)
     if p.returncode != 0:
         result('build', False, p.stderr.decode())
@@ -182,6 +187,18 @@ def run(work):
     result('the user can queue', rc == 0 and len(files) == 2 and 'rcpt@example.net' in lq and
            all(m == '0o660' for m in modes.values()) and not leaks,
            f'{rc} {err} {modes} {lq} {leaks}')
+
+    # The queue runner user, whose primary group is the spool's: the system
+    # file root:GROUP 0640 holds a password and is no "readable by others"
+    # to it; -q delivers the user's queued message.
+    srv = Server(work, 'auth PLAIN\nuser u ' + SECRET + '\ncap PIPELINING\n')
+    write_conf(conf, srv.port)
+    rc, out, err = as_user([bin_, '-qf'], user=RUNNER)
+    t = srv.stop()
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('the runner user (primary group GROUP) runs the queue',
+           rc == 0 and '* data' in t and os.listdir(spool) == [] and not leaks,
+           f'{rc} {err} {os.listdir(spool)} {leaks}')
 
     dkim(work, etc, conf, gid, bin_, msg)
 
