@@ -327,7 +327,7 @@ store_read(const char *path, int bare, struct tokens *t, struct err *e)
 		    "open");
 	if (fstat(fd, &st) == -1 || !owner_ok(&st)) {
 		close(fd);
-		return err_set(e, ERR_CONFIG, "oauth2: token store %s: must "
+		return err_set(e, ERR_CONFIG, "oauth2: %s: must "
 		    "be a file of yours or root's that others cannot read "
 		    "(mode 0600, or root:%s 0660)", path, POSTERN_GROUP);
 	}
@@ -415,7 +415,7 @@ spare_open(const struct sfile *f, const char *spare, struct err *e)
 		return store_err(e, ERR_CONFIG, spare, "open");
 	if (fstat(fd, &st) == -1 || !owner_ok(&st)) {
 		close(fd);
-		return err_set(e, ERR_CONFIG, "oauth2: token store %s: must "
+		return err_set(e, ERR_CONFIG, "oauth2: %s: must "
 		    "be a file of yours or root's that others cannot read",
 		    spare);
 	}

@@ -27,7 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
 clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
-faketime"
+faketime libcurl4-openssl-dev libjson-c-dev"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=

@@ -67,7 +67,7 @@ def conf_secrets(text, cwd=None, env=None):
         value = unquote(value.strip(' \t'))
         if not value:
             continue
-        if key == 'password':
+        if key in ('password', 'oauth2_client_secret'):
             passwords.append(value.encode())
         elif key == 'passwordeval':
             p = subprocess.run(['sh', '-c', value], capture_output=True, cwd=cwd,
