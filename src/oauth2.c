@@ -529,6 +529,8 @@ store_lock(const struct sfile *f, struct err *e)
 		priv_hold();
 		fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 		    mode);
+		if (fd != -1)
+			(void)fchmod(fd, mode);	/* whatever the umask */
 	}
 	priv_drop();
 	if (fd == -1) {
