@@ -622,6 +622,32 @@ int	 oauth2_refused(const unsigned char *, size_t);
 int	 oauth2_authorize(struct account *, int, FILE *, FILE *,
 	    struct err *);
 
+/* --- the OAuth2 token store (token.c) ------------------------------ */
+
+struct tokens {
+	char		*refresh;
+	char		*access;
+	long long	 expires;
+};
+
+/* A store file: its directory, its name there, and both joined. */
+struct tokfile {
+	char		*dir;
+	char		*name;
+	char		*path;
+};
+
+void	 token_free(struct tokens *);
+void	 token_file(struct tokfile *, const char *, const char *);
+void	 token_file_path(struct tokfile *, const char *);
+void	 token_file_free(struct tokfile *);
+int	 token_read(const char *, int, struct tokens *, struct err *);
+int	 token_write(const struct tokfile *, const char *, struct err *);
+char	*token_text(const struct tokens *, int);
+int	 token_dir(const struct account *, char **, struct err *);
+int	 token_lock(const struct tokfile *, struct err *);
+void	 token_crash(const char *);
+
 /* --- utilities (util.c) --------------------------------------------- */
 
 void	*xcalloc(size_t, size_t);

@@ -12,25 +12,15 @@
  * protocols) and the variables it would read are removed first, since a
  * setgid postern runs in its caller's environment.
  *
- * The token store is queue_dir/oauth2/ACCOUNT: "refresh_token",
- * "access_token" and "expires" lines.  It is rewritten by writing the
- * file ACCOUNT.spare and exchanging the two names (renameat2
- * RENAME_EXCHANGE), then fsyncing the directory: atomic, and the files
- * keep their owner, so that a caller of the setgid install, who may
- * update root:postern 0660 files through the group, never owns (and so
- * can never read) one.  ACCOUNT.lock serialises refreshes: one at a
- * time, the others wait and take its result.
+ * The token store, queue_dir/oauth2/ACCOUNT, is token.c's; its lock
+ * makes refreshes one at a time, the others wait and take the result.
  */
 #include "config.h"
 
 #include <sys/types.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,7 +40,6 @@
 /* Seconds an access token must still have for it to be used. */
 #define OAUTH2_MARGIN	60
 #define OAUTH2_MAXBODY	(64 * 1024)	/* a bigger response is refused */
-#define OAUTH2_STORESZ	(32 * 1024)
 /* The system trust store, given to libcurl explicitly (Debian's paths). */
 #ifndef OAUTH2_CAFILE
 #define OAUTH2_CAFILE	"/etc/ssl/certs/ca-certificates.crt"
@@ -206,348 +195,6 @@ oauth2_authorize(struct account *a, int system, FILE *in, FILE *out,
 
 #else
 
-/* --- crash points of the test build (as queue.c's) ----------------- */
-
-#ifdef POSTERN_TEST
-static void
-crash_point(const char *name)
-{
-	const char	*v = getenv("POSTERN_CRASH");
-
-	if (v != NULL && strcmp(v, name) == 0)
-		(void)kill(getpid(), SIGKILL);
-}
-#else
-#define crash_point(name)	do { } while (0)
-#endif
-
-/* --- the token store -------------------------------------------------- */
-
-struct tokens {
-	char		*refresh;
-	char		*access;
-	long long	 expires;
-};
-
-static void
-tokens_free(struct tokens *t)
-{
-	if (t->refresh != NULL)
-		freezero(t->refresh, strlen(t->refresh));
-	if (t->access != NULL)
-		freezero(t->access, strlen(t->access));
-	memset(t, 0, sizeof(*t));
-}
-
-/* A store file: dir and name within it. */
-struct sfile {
-	char	*dir;
-	char	*name;
-	char	*path;
-};
-
-static void
-sfile_set(struct sfile *f, const char *dir, const char *name)
-{
-	f->dir = xstrdup(dir);
-	f->name = xstrdup(name);
-	xasprintf(&f->path, "%s/%s", dir, name);
-}
-
-static void
-sfile_free(struct sfile *f)
-{
-	free(f->dir);
-	free(f->name);
-	free(f->path);
-	memset(f, 0, sizeof(*f));
-}
-
-/*
- * May this file hold a token?  Its owner is the caller or root, and
- * others have no access (root:postern 0660 in the system spool).
- */
-static int
-owner_ok(const struct stat *st)
-{
-	return S_ISREG(st->st_mode) && (st->st_mode & S_IRWXO) == 0 &&
-	    (st->st_uid == getuid() || st->st_uid == 0);
-}
-
-/*
- * May the caller create files in dir?  Only in a directory it owns: in
- * the system spool a caller of the setgid install would own the file
- * and could read it, so there the files are made by --authorize, as
- * root, and only ever rewritten.
- */
-static int
-may_create(const char *dir, mode_t *mode)
-{
-	struct stat	st;
-	int		rc;
-
-	priv_hold();
-	rc = stat(dir, &st);
-	priv_drop();
-	if (rc == -1 || st.st_uid != getuid())
-		return 0;
-	*mode = (st.st_mode & S_IRWXG) != 0 ? 0660 : 0600;
-	return 1;
-}
-
-static int
-store_err(struct err *e, enum errclass cls, const char *path,
-    const char *what)
-{
-	return err_set(e, cls, "oauth2: token store %s: %s: %s", path, what,
-	    strerror(errno));
-}
-
-/*
- * Read a store file: 0 with its tokens, 1 when it does not exist, -1.
- * With bare, the file holds nothing but a refresh token (the
- * oauth2_refresh_token_file), its trailing newline ignored.
- */
-static int
-store_read(const char *path, int bare, struct tokens *t, struct err *e)
-{
-	struct stat	 st;
-	char		*buf, *line, *p, *next;
-	const char	*errstr;
-	ssize_t		 n;
-	size_t		 len = 0;
-	int		 fd;
-
-	memset(t, 0, sizeof(*t));
-	priv_hold();
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	priv_drop();
-	if (fd == -1)
-		return errno == ENOENT ? 1 : store_err(e, ERR_CONFIG, path,
-		    "open");
-	if (fstat(fd, &st) == -1 || !owner_ok(&st)) {
-		close(fd);
-		return err_set(e, ERR_CONFIG, "oauth2: %s: must "
-		    "be a file of yours or root's that others cannot read "
-		    "(mode 0600, or root:%s 0660)", path, POSTERN_GROUP);
-	}
-	buf = xcalloc(1, OAUTH2_STORESZ + 1);
-	while (len < OAUTH2_STORESZ && (n = read(fd, buf + len,
-	    OAUTH2_STORESZ - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	if (bare) {
-		buf[strcspn(buf, "\r\n")] = '\0';
-		if (buf[0] != '\0')
-			t->refresh = xstrdup(buf);
-		freezero(buf, OAUTH2_STORESZ + 1);
-		return 0;
-	}
-	for (line = buf; line != NULL && *line != '\0'; line = next) {
-		if ((next = strchr(line, '\n')) != NULL)
-			*next++ = '\0';
-		if ((p = strchr(line, ' ')) == NULL)
-			continue;
-		*p++ = '\0';
-		if (strcmp(line, "refresh_token") == 0 && t->refresh == NULL)
-			t->refresh = xstrdup(p);
-		else if (strcmp(line, "access_token") == 0 &&
-		    t->access == NULL)
-			t->access = xstrdup(p);
-		else if (strcmp(line, "expires") == 0)
-			t->expires = strtonum(p, 0, LLONG_MAX, &errstr);
-	}
-	freezero(buf, OAUTH2_STORESZ + 1);
-	return 0;
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-dir_sync(const char *dir)
-{
-	int	fd, rc;
-
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
-/* Open NAME.spare for writing, creating it when the caller may. */
-static int
-spare_open(const struct sfile *f, const char *spare, struct err *e)
-{
-	struct stat	st;
-	mode_t		mode;
-	int		fd;
-
-	fd = open(spare, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		if (!may_create(f->dir, &mode)) {
-			errno = ENOENT;
-			return store_err(e, ERR_CONFIG, spare, "missing (as "
-			    "root, postern --authorize makes it)");
-		}
-		priv_hold();
-		fd = open(spare, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, mode);
-		if (fd != -1)
-			(void)fchmod(fd, mode);
-	}
-	if (fd == -1)
-		return store_err(e, ERR_CONFIG, spare, "open");
-	if (fstat(fd, &st) == -1 || !owner_ok(&st)) {
-		close(fd);
-		return err_set(e, ERR_CONFIG, "oauth2: %s: must "
-		    "be a file of yours or root's that others cannot read",
-		    spare);
-	}
-	return fd;
-}
-
-/*
- * Replace the contents of f atomically: write NAME.spare, fsync it,
- * exchange the two names (or rename, the first time), fsync the
- * directory, then empty the spare, which now holds the old contents.
- */
-static int
-store_write(const struct sfile *f, const char *text, struct err *e)
-{
-	char	*spare;
-	int	 fd, rc = -1;
-
-	xasprintf(&spare, "%s.spare", f->path);
-	priv_hold();
-	if ((fd = spare_open(f, spare, e)) == -1)
-		goto out;
-	if (ftruncate(fd, 0) == -1 || write_all(fd, text, strlen(text)) ==
-	    -1 || fsync(fd) == -1) {
-		store_err(e, ERR_TEMP, spare, "write");
-		close(fd);
-		goto out;
-	}
-	close(fd);
-	if (renameat2(AT_FDCWD, spare, AT_FDCWD, f->path,
-	    RENAME_EXCHANGE) == -1 && (errno != ENOENT ||
-	    rename(spare, f->path) == -1)) {
-		store_err(e, ERR_TEMP, f->path, "rename");
-		goto out;
-	}
-	if (dir_sync(f->dir) == -1) {
-		store_err(e, ERR_TEMP, f->dir, "fsync");
-		goto out;
-	}
-	crash_point("oauth2-stored");
-	/* The old tokens: gone (the spare, if there is one now, stays). */
-	if ((fd = open(spare, O_WRONLY | O_TRUNC | O_NOFOLLOW |
-	    O_CLOEXEC)) != -1)
-		close(fd);
-	rc = 0;
-out:
-	priv_drop();
-	free(spare);
-	return rc;
-}
-
-/* The text of the token store. */
-static char *
-store_text(const struct tokens *t, int with_refresh)
-{
-	char	*s;
-
-	xasprintf(&s, "%s%s%saccess_token %s\nexpires %lld\n",
-	    with_refresh ? "refresh_token " : "",
-	    with_refresh ? t->refresh : "", with_refresh ? "\n" : "",
-	    t->access != NULL ? t->access : "", t->expires);
-	return s;
-}
-
-/*
- * The token store's directory: queue_dir/oauth2, made when missing by a
- * caller who owns the queue directory (a user's own queue; root for the
- * system spool, where it is root:postern 2770 like the spool).
- */
-static int
-store_dir(const struct account *a, char **dir, struct err *e)
-{
-	const char	*q = conf_queuedir(a);
-	struct stat	 st;
-	mode_t		 mode;
-	int		 rc;
-
-	xasprintf(dir, "%s/oauth2", q);
-	priv_hold();
-	rc = stat(*dir, &st);
-	priv_drop();
-	if (rc == 0)
-		return 0;
-	if (errno == ENOENT && may_create(q, &mode)) {
-		priv_hold();
-		if ((rc = mkdir(*dir, mode == 0660 ? 02770 : 0700)) == 0)
-			(void)chmod(*dir, mode == 0660 ? 02770 : 0700);
-		priv_drop();
-		if (rc == 0 || errno == EEXIST)
-			return 0;
-	}
-	err_set(e, ERR_NOPERM, "oauth2: account '%s' has no token store %s "
-	    "(%s): run postern --authorize -a %s", a->name, *dir,
-	    errno == ENOENT ? "not made yet" : strerror(errno), a->name);
-	free(*dir);
-	*dir = NULL;
-	return -1;
-}
-
-/* The lock that makes refreshes of one account one at a time. */
-static int
-store_lock(const struct sfile *f, struct err *e)
-{
-	char	*path;
-	mode_t	 mode;
-	int	 fd;
-
-	xasprintf(&path, "%s.lock", f->path);
-	priv_hold();
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT && may_create(f->dir, &mode)) {
-		priv_hold();
-		fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-		    mode);
-		if (fd != -1)
-			(void)fchmod(fd, mode);	/* whatever the umask */
-	}
-	priv_drop();
-	if (fd == -1) {
-		store_err(e, ERR_CONFIG, path, "open");
-		free(path);
-		return -1;
-	}
-	free(path);
-	while (flock(fd, LOCK_EX) == -1)
-		if (errno != EINTR) {
-			close(fd);
-			return err_set(e, ERR_OS, "oauth2: flock: %s",
-			    strerror(errno));
-		}
-	return fd;
-}
-
 /* --- HTTPS ------------------------------------------------------------ */
 
 /* The response of one request. */
@@ -623,7 +270,7 @@ static void
 show_form(const char *form)
 {
 	struct strbuf	 out;
-	const char	*p = form;
+	const char	*p = form != NULL ? form : "";
 	size_t		 n, k;
 
 	memset(&out, 0, sizeof(out));
@@ -814,12 +461,11 @@ client_secret(const struct account *a, char **out, struct err *e)
 	}
 	if (a->oauth2_client_secret_file == NULL)
 		return 0;
-	rc = store_read(a->oauth2_client_secret_file, 1, &t, e);
-	if (rc == 1) {
-		errno = ENOENT;
-		return store_err(e, ERR_CONFIG, a->oauth2_client_secret_file,
-		    "oauth2_client_secret_file");
-	}
+	rc = token_read(a->oauth2_client_secret_file, 1, &t, e);
+	if (rc == 1)
+		return err_set(e, ERR_CONFIG, "oauth2: %s: "
+		    "oauth2_client_secret_file: %s", a->oauth2_client_secret_file,
+		    strerror(ENOENT));
 	if (rc == -1)
 		return -1;
 	*out = t.refresh;
@@ -970,30 +616,22 @@ said_invalid(const struct account *a)
 
 /* Refresh with the lock held; t is the store as read under it. */
 static int
-refresh(struct account *a, const struct sfile *f, struct tokens *t,
+refresh(struct account *a, const struct tokfile *f, struct tokens *t,
     struct err *e)
 {
 	struct tokens	 n, file;
 	struct strbuf	 form;
-	struct sfile	 rf;
-	char		 code[64], *text, *slash;
+	struct tokfile	 rf;
+	char		 code[64], *text;
 	int		 rc;
 
 	memset(&file, 0, sizeof(file));
 	memset(&rf, 0, sizeof(rf));
 	if (a->oauth2_refresh_token_file != NULL) {
-		if ((rc = store_read(a->oauth2_refresh_token_file, 1, &file,
-		    e)) == -1)
+		if (token_read(a->oauth2_refresh_token_file, 1, &file, e) ==
+		    -1)
 			return -1;
-		slash = strrchr(a->oauth2_refresh_token_file, '/');
-		if (slash == NULL)
-			sfile_set(&rf, ".", a->oauth2_refresh_token_file);
-		else {
-			*slash = '\0';
-			sfile_set(&rf, slash == a->oauth2_refresh_token_file ?
-			    "/" : a->oauth2_refresh_token_file, slash + 1);
-			*slash = '/';
-		}
+		token_file_path(&rf, a->oauth2_refresh_token_file);
 	}
 	if ((rf.path != NULL ? file.refresh : t->refresh) == NULL) {
 		err_set(e, ERR_NOPERM, "oauth2: account '%s' has no refresh "
@@ -1018,22 +656,22 @@ refresh(struct account *a, const struct sfile *f, struct tokens *t,
 		}
 		goto out;
 	}
-	crash_point("oauth2-response");
+	token_crash("oauth2-response");
 	/* A rotated refresh token is stored first, before anything. */
 	if (n.refresh == NULL)
 		n.refresh = xstrdup(rf.path != NULL ? file.refresh :
 		    t->refresh);
 	if (rf.path != NULL && strcmp(n.refresh, file.refresh) != 0) {
 		xasprintf(&text, "%s\n", n.refresh);
-		rc = store_write(&rf, text, e);
+		rc = token_write(&rf, text, e);
 		freezero(text, strlen(text));
 		if (rc == -1) {
-			tokens_free(&n);
+			token_free(&n);
 			goto out;
 		}
 	}
-	text = store_text(&n, rf.path == NULL);
-	rc = store_write(f, text, e);
+	text = token_text(&n, rf.path == NULL);
+	rc = token_write(f, text, e);
 	freezero(text, strlen(text));
 	if (rc == 0) {
 		log_debug("oauth2: account '%s': new access token, valid for "
@@ -1043,10 +681,10 @@ refresh(struct account *a, const struct sfile *f, struct tokens *t,
 		    "");
 		use_token(a, &n);
 	}
-	tokens_free(&n);
+	token_free(&n);
 out:
-	tokens_free(&file);
-	sfile_free(&rf);
+	token_free(&file);
+	token_file_free(&rf);
 	return rc;
 }
 
@@ -1060,17 +698,17 @@ int
 oauth2_token(struct account *a, enum oauth2_need need, struct err *e)
 {
 	struct tokens	 t;
-	struct sfile	 f;
+	struct tokfile	 f;
 	char		*dir;
 	int		 lock, rc;
 
 	if (!oauth2_enabled(a))
 		return 0;
-	if (store_dir(a, &dir, e) == -1)
+	if (token_dir(a, &dir, e) == -1)
 		return -1;
-	sfile_set(&f, dir, a->name);
+	token_file(&f, dir, a->name);
 	free(dir);
-	if ((rc = store_read(f.path, 0, &t, e)) == -1)
+	if ((rc = token_read(f.path, 0, &t, e)) == -1)
 		goto out;
 	if (usable(a, &t, need)) {
 		log_debug("oauth2: account '%s': cached access token, valid "
@@ -1079,13 +717,13 @@ oauth2_token(struct account *a, enum oauth2_need need, struct err *e)
 		rc = 0;
 		goto out;
 	}
-	tokens_free(&t);
-	if ((lock = store_lock(&f, e)) == -1) {
+	token_free(&t);
+	if ((lock = token_lock(&f, e)) == -1) {
 		rc = -1;
 		goto out;
 	}
 	/* Someone else may have refreshed while we waited. */
-	if ((rc = store_read(f.path, 0, &t, e)) != -1) {
+	if ((rc = token_read(f.path, 0, &t, e)) != -1) {
 		if (need != OAUTH2_REFRESH && usable(a, &t, need)) {
 			log_debug("oauth2: account '%s': access token "
 			    "refreshed by another process", a->name);
@@ -1096,8 +734,8 @@ oauth2_token(struct account *a, enum oauth2_need need, struct err *e)
 	}
 	close(lock);
 out:
-	tokens_free(&t);
-	sfile_free(&f);
+	token_free(&t);
+	token_file_free(&f);
 	return rc;
 }
 
@@ -1133,7 +771,7 @@ static int
 authorize_store(struct account *a, struct tokens *t, FILE *out,
     struct err *e)
 {
-	struct sfile	 f;
+	struct tokfile	 f;
 	char		*dir, *text;
 	int		 lock, rc;
 
@@ -1141,35 +779,29 @@ authorize_store(struct account *a, struct tokens *t, FILE *out,
 		return err_set(e, ERR_NOPERM, "oauth2: %s gave no refresh "
 		    "token (does oauth2_scope ask for offline access?)",
 		    a->oauth2_token_url);
-	if (store_dir(a, &dir, e) == -1)
+	if (token_dir(a, &dir, e) == -1)
 		return -1;
-	sfile_set(&f, dir, a->name);
+	token_file(&f, dir, a->name);
 	free(dir);
-	if ((lock = store_lock(&f, e)) == -1) {
-		sfile_free(&f);
+	if ((lock = token_lock(&f, e)) == -1) {
+		token_file_free(&f);
 		return -1;
 	}
 	if (a->oauth2_refresh_token_file != NULL) {
-		struct sfile	rf;
-		char		*p = xstrdup(a->oauth2_refresh_token_file);
-		char		*slash = strrchr(p, '/');
+		struct tokfile	rf;
 
-		if (slash != NULL)
-			*slash = '\0';
-		sfile_set(&rf, slash == NULL ? "." : slash == p ? "/" : p,
-		    slash == NULL ? p : slash + 1);
-		free(p);
+		token_file_path(&rf, a->oauth2_refresh_token_file);
 		xasprintf(&text, "%s\n", t->refresh);
-		rc = store_write(&rf, text, e);
+		rc = token_write(&rf, text, e);
 		freezero(text, strlen(text));
-		sfile_free(&rf);
+		token_file_free(&rf);
 		if (rc == -1)
 			goto out;
 	}
-	text = store_text(t, a->oauth2_refresh_token_file == NULL);
+	text = token_text(t, a->oauth2_refresh_token_file == NULL);
 	/* Twice: the second write leaves a spare for the next refresh. */
-	if ((rc = store_write(&f, text, e)) == 0)
-		rc = store_write(&f, text, e);
+	if ((rc = token_write(&f, text, e)) == 0)
+		rc = token_write(&f, text, e);
 	freezero(text, strlen(text));
 	if (rc == 0)
 		fprintf(out, "postern: account '%s' is authorized; the "
@@ -1178,7 +810,7 @@ authorize_store(struct account *a, struct tokens *t, FILE *out,
 		    a->oauth2_refresh_token_file : f.path);
 out:
 	close(lock);
-	sfile_free(&f);
+	token_file_free(&f);
 	return rc;
 }
 
@@ -1322,11 +954,10 @@ code_paste(FILE *in, const char *redirect, const char *state, char **code,
 {
 	char	*line = NULL, *st, *err;
 	size_t	 cap = 0;
-	ssize_t	 n;
 	int	 rc = -1;
 
 	*code = NULL;
-	if ((n = getline(&line, &cap, in)) <= 0) {
+	if (getline(&line, &cap, in) <= 0) {
 		free(line);
 		return err_set(e, ERR_USAGE, "oauth2: no URL was pasted");
 	}
@@ -1411,8 +1042,9 @@ code_flow(struct account *a, FILE *in, FILE *out, struct tokens *t,
 		form_add(&form, "code_verifier", verifier);
 		rc = token_request(a, &form, t, NULL, 0, e);
 		form_free(&form);
-		freezero(code, strlen(code));
 	}
+	if (code != NULL)
+		freezero(code, strlen(code));
 	freezero(verifier, strlen(verifier));
 	free(challenge);
 	free(state);
@@ -1447,7 +1079,7 @@ oauth2_authorize(struct account *a, int system, FILE *in, FILE *out,
 		rc = code_flow(a, in, out, &t, e);
 	if (rc == 0)
 		rc = authorize_store(a, &t, out, e);
-	tokens_free(&t);
+	token_free(&t);
 	return rc;
 }
 

@@ -74,7 +74,17 @@ class IdP:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        self.errors = []                # the IdP's own failures: a test fails
+
+        class Server(http.server.ThreadingHTTPServer):
+            def handle_error(self, request, address):
+                import sys
+                err = sys.exc_info()[1]
+                # A client that went away (postern's timeout) is no failure.
+                if not isinstance(err, OSError):
+                    idp.errors.append(repr(err))
+
+        self.httpd = Server(('127.0.0.1', 0), Handler)
         self.httpd.daemon_threads = True
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(os.path.join(certs, cert + '.pem'),

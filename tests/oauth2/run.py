@@ -150,6 +150,7 @@ class Env:
         if self.smtp is not None:
             problems += self.smtp.stop()
         self.idp.stop()
+        problems += ['identity provider: ' + x for x in self.idp.errors]
         store = os.path.join('queue', 'oauth2')
         exclude = leakcheck.EXCLUDE + tuple(
             os.path.join(store, n) for n in (os.listdir(os.path.join(self.tmp, store))
