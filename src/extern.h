@@ -715,7 +715,6 @@ int	 token_write(const struct tokfile *, const char *, struct err *);
 char	*token_text(const struct tokens *, int);
 int	 token_dir(const struct account *, char **, struct err *);
 int	 token_lock(const struct tokfile *, struct err *);
-void	 token_crash(const char *);
 
 /* --- utilities (util.c) --------------------------------------------- */
 
@@ -726,6 +725,7 @@ int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*util_fqdn(void);
 int	 util_has8bit(const char *, size_t);
+int	 util_writeall(int, const void *, size_t);
 
 /* A growing string, NUL-terminated. */
 struct strbuf {

@@ -656,7 +656,7 @@ refresh(struct account *a, const struct tokfile *f, struct tokens *t,
 		}
 		goto out;
 	}
-	token_crash("oauth2-response");
+	spool_crash("oauth2-response");
 	/* A rotated refresh token is stored first, before anything. */
 	if (n.refresh == NULL)
 		n.refresh = xstrdup(rf.path != NULL ? file.refresh :

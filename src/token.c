@@ -8,7 +8,8 @@
  * through the group, never owns (and so can never read) one.  Files are
  * created only by a caller who owns the directory (its own queue; root
  * for the system spool, by postern --authorize).  FILE.lock serialises
- * refreshes.  The group is held only around the file operations.
+ * refreshes.  The group is held only around the file operations.  The
+ * test build's crash point oauth2-stored is after the exchange.
  */
 #include "config.h"
 
@@ -19,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,30 +28,6 @@
 #include "extern.h"
 
 #define TOKEN_FILESZ	(32 * 1024)	/* a store file is read up to this */
-
-/*
- * Crash points of the test build (POSTERN_CRASH=NAME, as queue.c's): kill
- * -9 between the token response and the store (oauth2-response, oauth2.c)
- * and after the store (oauth2-stored).
- */
-#ifdef POSTERN_TEST
-void
-token_crash(const char *name)
-{
-	const char	*v = getenv("POSTERN_CRASH");
-
-	if (v != NULL && strcmp(v, name) == 0)
-		(void)kill(getpid(), SIGKILL);
-}
-#else
-void
-token_crash(const char *name)
-{
-	(void)name;
-}
-#endif
-
-/* --- the token store -------------------------------------------------- */
 
 void
 token_free(struct tokens *t)
@@ -179,23 +155,6 @@ token_read(const char *path, int bare, struct tokens *t, struct err *e)
 }
 
 static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
 dir_sync(const char *dir)
 {
 	int	fd, rc;
@@ -254,7 +213,7 @@ token_write(const struct tokfile *f, const char *text, struct err *e)
 	priv_hold();
 	if ((fd = spare_open(f, spare, e)) == -1)
 		goto out;
-	if (ftruncate(fd, 0) == -1 || write_all(fd, text, strlen(text)) ==
+	if (ftruncate(fd, 0) == -1 || util_writeall(fd, text, strlen(text)) ==
 	    -1 || fsync(fd) == -1) {
 		store_err(e, ERR_TEMP, spare, "write");
 		close(fd);
@@ -271,7 +230,7 @@ token_write(const struct tokfile *f, const char *text, struct err *e)
 		store_err(e, ERR_TEMP, f->dir, "fsync");
 		goto out;
 	}
-	token_crash("oauth2-stored");
+	spool_crash("oauth2-stored");
 	/* The old tokens: gone (the spare, if there is one now, stays). */
 	if ((fd = open(spare, O_WRONLY | O_TRUNC | O_NOFOLLOW |
 	    O_CLOEXEC)) != -1)
