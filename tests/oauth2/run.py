@@ -411,14 +411,19 @@ def invalid_grant_queued(env):
     check(env.store()['refresh_token'] == r0, 'store changed')
 
 
+def refresh_fails(env, fault):
+    """A run with queue off whose refresh meets FAULT: (exit, stderr)."""
+    env.preload(tok('rt'), tok('at'), -10)
+    env.idp.fault = fault
+    env.config(queue='off')
+    rc, _, err = env.run(['bob@example.net'])
+    return rc, err
+
+
 @test
 def invalid_grant_queue_off(env):
     """invalid_grant with queue off: a refused login (77), with the hint."""
-    r0, a0 = tok('rt'), tok('at')
-    env.preload(r0, a0, -10)
-    env.idp.fault = 'invalid_grant'
-    env.config(queue='off')
-    rc, _, err = env.run(['bob@example.net'])
+    rc, err = refresh_fails(env, 'invalid_grant')
     check(rc == 77, f'exit {rc}')
     check(err == invalid_grant_stderr(env) +
           f'postern: oauth2: {env.idp.url}/token: HTTP 400: invalid_grant: AADSTS70000: '
@@ -462,11 +467,7 @@ def bad_certificate_refused(env):
 
 @test
 def endpoint_500(env):
-    r0, a0 = tok('rt'), tok('at')
-    env.preload(r0, a0, -10)
-    env.idp.fault = '500'
-    env.config(queue='off')
-    rc, _, err = env.run(['bob@example.net'])
+    rc, err = refresh_fails(env, '500')
     check(rc == 75 and err == f'postern: oauth2: {env.idp.url}/token: HTTP 500: '
           'server_error\n', f'exit {rc}, {err!r}')
 
