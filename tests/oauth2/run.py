@@ -30,6 +30,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -678,6 +679,73 @@ def environment_ignored(env):
         'ALL_PROXY': 'http://127.0.0.1:9', 'SSLKEYLOGFILE': keys})
     check(rc == 0 and err == '', f'{rc} {err!r}')
     check(not os.path.exists(keys), 'SSLKEYLOGFILE was honoured')
+
+
+class ConnectProxy:
+    """An HTTP CONNECT proxy on 127.0.0.1, port 0, recording each target."""
+
+    def __init__(self):
+        import socketserver
+        import select
+        import socket
+        self.targets = []
+        proxy = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                head = b''
+                while b'\r\n\r\n' not in head:
+                    chunk = self.request.recv(4096)
+                    if not chunk:
+                        return
+                    head += chunk
+                line = head.split(b'\r\n', 1)[0].decode()
+                method, target, _ = line.split(' ', 2)
+                proxy.targets.append((method, target))
+                if method != 'CONNECT':
+                    self.request.sendall(b'HTTP/1.1 405 No\r\nContent-Length: 0\r\n\r\n')
+                    return
+                host, port = target.rsplit(':', 1)
+                up = socket.create_connection((host, int(port)))
+                self.request.sendall(b'HTTP/1.1 200 Connection established\r\n\r\n')
+                socks = [self.request, up]
+                while True:
+                    r, _, _ = select.select(socks, [], [], 30)
+                    if not r:
+                        break
+                    for sk in r:
+                        data = sk.recv(65536)
+                        if not data:
+                            up.close()
+                            return
+                        (up if sk is self.request else self.request).sendall(data)
+
+        self.server = socketserver.ThreadingTCPServer(('127.0.0.1', 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test
+def proxy_key(env):
+    """oauth2_proxy: the token endpoint is reached through it (CONNECT),
+    TLS still verified end to end."""
+    r0, a0, a1 = tok('rt'), tok('at'), tok('at')
+    env.preload(r0, a0, -10)
+    env.give([a1])
+    env.server([a1])
+    proxy = ConnectProxy()
+    try:
+        env.config(extra=f'oauth2_proxy http://127.0.0.1:{proxy.port}\n')
+        rc, _, err = env.run(['bob@example.net'])
+    finally:
+        proxy.stop()
+    check(rc == 0 and err == '' and env.delivered() == 1, f'{rc} {err!r}')
+    check(proxy.targets == [('CONNECT', f'127.0.0.1:{env.idp.port}')], str(proxy.targets))
 
 
 @test
