@@ -304,7 +304,9 @@ def concurrent_one_refresh(env):
     env.give([a1])
     env.idp.delay = 1.0
     env.server([a1])
-    env.config(queue='off')
+    # smtpd.py serves one connection at a time: the last of 50 (ASan,
+    # a loaded machine) may wait long for its turn.
+    env.config(queue='off', extra='timeout 300\n')
     argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, 'bob@example.net']
     e = dict(os.environ, TZ='UTC', LC_ALL='C', HOME=env.tmp)
     procs = [subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
