@@ -116,6 +116,15 @@ class Env:
         self.idp.refresh_valid.add(refresh)
         self.secrets.update([refresh, access])
 
+    def expired(self):
+        """The usual start: a store whose access token has expired, the
+        provider's next token, a server that takes it.  (r0, a0, a1)."""
+        r0, a0, a1 = tok('rt'), tok('at'), tok('at')
+        self.preload(r0, a0, -10)
+        self.give([a1])
+        self.server([a1])
+        return r0, a0, a1
+
     def give(self, access=(), refresh=()):
         self.idp.next_access += list(access)
         self.idp.next_refresh += list(refresh)
@@ -512,10 +521,7 @@ def slow_endpoint_times_out(env):
 @test
 def verbose_redacted(env):
     """-v shows the HTTP exchange with every secret <redacted>."""
-    r0, a0, a1 = tok('rt'), tok('at'), tok('at')
-    env.preload(r0, a0, -10)
-    env.give([a1])
-    env.server([a1])
+    r0, a0, a1 = env.expired()
     env.config()
     rc, _, err = env.run(['-v', 'bob@example.net'])
     check(rc == 0, f'exit {rc}')
@@ -665,10 +671,7 @@ def environment_ignored(env):
     CURL_CA_BUNDLE/SSL_CERT_FILE naming the test CA (without
     oauth2_trust_file the system store is used, which does not trust it),
     SSLKEYLOGFILE."""
-    r0, a0, a1 = tok('rt'), tok('at'), tok('at')
-    env.preload(r0, a0, -10)
-    env.give([a1])
-    env.server([a1])
+    r0, a0, a1 = env.expired()
     ca = os.path.join(CERTS, 'ca.pem')
     keys = os.path.join(env.tmp, 'keys')
     env.config(trust=False, queue='off')
@@ -736,10 +739,7 @@ class ConnectProxy:
 def proxy_key(env):
     """oauth2_proxy: the token endpoint is reached through it (CONNECT),
     TLS still verified end to end."""
-    r0, a0, a1 = tok('rt'), tok('at'), tok('at')
-    env.preload(r0, a0, -10)
-    env.give([a1])
-    env.server([a1])
+    r0, a0, a1 = env.expired()
     proxy = ConnectProxy()
     try:
         env.config(extra=f'oauth2_proxy http://127.0.0.1:{proxy.port}\n')
@@ -781,10 +781,7 @@ def configuration_errors(env):
 def client_secret_file(env):
     """oauth2_client_secret_file: the first line, sent as client_secret;
     refused when others may read it."""
-    r0, a0, a1 = tok('rt'), tok('at'), tok('at')
-    env.preload(r0, a0, -10)
-    env.give([a1])
-    env.server([a1])
+    r0, a0, a1 = env.expired()
     path = os.path.join(env.tmp, 'client-secret')
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
     os.write(fd, CLIENT_SECRET.encode() + b'\n')
