@@ -38,7 +38,6 @@ import termios
 import threading
 import time
 
-ATTACKER = 'posternta'
 VICTIM_BODY = b'victim-only-text-\xc3\xa9t\xc3\xa9-K7w'
 
 
@@ -178,25 +177,25 @@ class HoldServer:
 
 def run(P, work, bin_, etc, spool, conf, gid):
     made = P.sh('useradd', '-M', '-N', '-g', 'nogroup', '-s', '/bin/sh',
-                ATTACKER).returncode == 0
+                P.ATTACKER).returncode == 0
     try:
         checks(P, work, bin_, etc, spool, conf, gid)
     finally:
         if made:
-            P.sh('userdel', ATTACKER)
+            P.sh('userdel', P.ATTACKER)
 
 
 def checks(P, work, bin_, etc, spool, conf, gid):
     msg = b'Subject: attack\n\nhello\n'
     home = os.path.join(work, 'attacker')
     os.makedirs(home)
-    os.chown(home, pwd.getpwnam(ATTACKER).pw_uid, -1)
+    os.chown(home, pwd.getpwnam(P.ATTACKER).pw_uid, -1)
 
     def victim(argv, data=b''):
         return P.as_user(argv, data, user=P.USER)
 
     def attacker(argv, data=b'', **kw):
-        return P.as_user(argv, data, cwd=home, user=ATTACKER, **kw)
+        return P.as_user(argv, data, cwd=home, user=P.ATTACKER, **kw)
 
     def queue_victim(data=msg):
         spool_clear(spool)
@@ -248,7 +247,7 @@ def checks(P, work, bin_, etc, spool, conf, gid):
     # --- the downgrade temp-file race: nothing in the attacker's TMPDIR
     tmpdir = os.path.join(home, 'tmp')
     os.makedirs(tmpdir)
-    os.chown(tmpdir, pwd.getpwnam(ATTACKER).pw_uid, -1)
+    os.chown(tmpdir, pwd.getpwnam(P.ATTACKER).pw_uid, -1)
     eight = b'Subject: eight\nContent-Type: text/plain; charset=utf-8\n\n' + VICTIM_BODY + b'\n'
     ok, why = queue_victim(eight)
     srv = P.Server(work, 'auth PLAIN\nuser u ' + P.SECRET + '\n')    # no 8BITMIME
@@ -386,7 +385,7 @@ def pweval(P, work, bin_, etc, conf, gid, attacker, home, msg):
     with open(own, 'w') as f:
         f.write(f'account default\nhost 127.0.0.1\nport 1\ntls off\nauth plain\n'
                 f'auth_allow_plaintext on\nuser u\npasswordeval cat {secret}\nqueue off\n')
-    os.chown(own, pwd.getpwnam(ATTACKER).pw_uid, -1)
+    os.chown(own, pwd.getpwnam(P.ATTACKER).pw_uid, -1)
     os.chmod(own, 0o600)
     rc, out, err = attacker([bin_, '-C', own, 'rcpt@example.net'], msg)
     P.result("-C's passwordeval runs without the group",

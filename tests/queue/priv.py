@@ -28,9 +28,13 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMTPD = os.path.join(TOP, 'tests', 'smtpd.py')
 CERTS = os.path.join(TOP, 'tests', '.certs')
-GROUP = 'posterntg'
-USER = 'posterntu'
-RUNNER = 'posterntr'	# the queue runner: primary group GROUP
+# Names of this run's own: other checkouts may run this at the same time,
+# and each removes its users and group at the end.
+TAG = str(os.getpid() % 100000)
+GROUP = 'posterntg' + TAG
+USER = 'posterntu' + TAG
+RUNNER = 'posterntr' + TAG	# the queue runner: primary group GROUP
+ATTACKER = 'posternta' + TAG	# attack.py's
 SECRET = 'Pw-d0-not-leak-7Qz'
 RESULTS = []
 
