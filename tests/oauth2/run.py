@@ -34,6 +34,7 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True     # no __pycache__ in the tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.dirname(HERE)
 sys.path.insert(0, TESTS)

@@ -330,6 +330,7 @@ def oauth2(work, spool, conf, gid, bin_, msg):
     and the files stay root's: the user cannot read the refresh token,
     nor authorize the system account."""
     sys.path.insert(0, os.path.join(TOP, 'tests', 'oauth2'))
+    sys.dont_write_bytecode = True
     from idp import IdP
     ca = os.path.join(work, 'ca.pem')
     shutil.copyfile(os.path.join(CERTS, 'ca.pem'), ca)
