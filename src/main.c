@@ -896,12 +896,15 @@ out:
  */
 static int
 run_pretend(const struct opts *o, const struct conf *conf,
-    const struct account *a, int how, const char *fqdn, struct err *e)
+    struct account *a, int how, const char *fqdn, struct err *e)
 {
 	struct pretend	 p;
 	char		*from = NULL, *md;
 
 	memset(&p, 0, sizeof(p));
+	/* As msmtp: the password is had (and shown as <redacted>). */
+	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+		return -1;
 	/* A pattern is shown as written, as msmtp does. */
 	if (a->from != NULL && subst_wildcard(a->from) && !a->auto_from &&
 	    (o->from == NULL || !a->from_override))

@@ -34,23 +34,6 @@ setwhen(int v)
 	return v == MSG_ON ? "on" : v == MSG_OFF ? "off" : "auto";
 }
 
-/* A wire-form DSN value (SUCCESS,FAILURE; HDRS) as msmtp keeps it. */
-static void
-dsn(FILE *fp, const char *key, const char *v)
-{
-	const char	*p;
-
-	fprintf(fp, "%s = ", key);
-	if (v == NULL)
-		fputs(NOTSET, fp);
-	else if (strcmp(v, "HDRS") == 0)
-		fputs("headers", fp);
-	else
-		for (p = v; *p != '\0'; p++)
-			putc(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p, fp);
-	putc('\n', fp);
-}
-
 static void
 print_auth(FILE *fp, const struct account *a)
 {
@@ -131,8 +114,9 @@ print_msg(FILE *fp, const struct pretend *p)
 	fprintf(fp, "set_date_header = %s\n", setwhen(a->set_date));
 	fprintf(fp, "remove_bcc_headers = %s\n", onoff(a->remove_bcc));
 	fprintf(fp, "undisclosed_recipients = %s\n", onoff(a->undisclosed));
-	dsn(fp, "dsn_notify", a->dsn_notify);
-	dsn(fp, "dsn_return", a->dsn_return);
+	/* The wire forms, as msmtp prints them: FAILURE,DELAY; HDRS. */
+	fprintf(fp, "dsn_notify = %s\n", str(a->dsn_notify));
+	fprintf(fp, "dsn_return = %s\n", str(a->dsn_return));
 	fprintf(fp, "logfile = %s\n", str(a->logfile));
 	fprintf(fp, "logfile_time_format = %s\n", str(a->logtime));
 	fac = a->syslog == -1 ? NULL : log_facname(a->syslog);

@@ -13,7 +13,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # lint: mandoc, shellcheck; check: Debian's python3 (the scripted server
 # and runner use its standard library only), openssl (test certificates),
 # valgrind; analyze: cppcheck, clang's scan-build; fuzz: clang with its
-# libFuzzer runtime; bench: msmtp, for comparison; tests/dkim: python3-dkim
+# libFuzzer runtime; bench and tests/config: msmtp, for comparison (its
+# --pretend output is what postern's must match); tests/dkim: python3-dkim
 # (dkimpy, the independent DKIM verifier; it brings python3-nacl for
 # Ed25519); tests/renegserver.py: python3-openssl (pyOpenSSL, since
 # Python's ssl module cannot ask for a TLS renegotiation); faketime, for
