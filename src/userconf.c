@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,11 +37,15 @@ extern char	**environ;
 
 #define ENV_PREFIX	"POSTERN_"
 
-/* $VAR/rest when $VAR is an absolute path (XDG), else ~/fallback/rest. */
+/*
+ * $VAR/rest when $VAR is an absolute path (XDG), else ~/fallback/rest.
+ * Even set-id, the caller's variable is heeded: what is found there is
+ * read, and created, with the caller's own rights only.
+ */
 static char *
 xdg_path(const char *var, const char *fallback, const char *rest)
 {
-	const char	*v = subst_secure() ? NULL : getenv(var);
+	const char	*v = getenv(var);
 	char		*home, *p;
 
 	if (v != NULL && v[0] == '/') {
@@ -93,7 +98,8 @@ user_allowed(struct err *e)
 	int		 ok = 1, rc;
 
 	priv_hold();
-	if (stat(POSTERN_CONF, &st) == -1 || access(POSTERN_CONF, R_OK) == -1) {
+	if (stat(POSTERN_CONF, &st) == -1 ||
+	    faccessat(AT_FDCWD, POSTERN_CONF, R_OK, AT_EACCESS) == -1) {
 		priv_drop();
 		return 1;
 	}
@@ -301,9 +307,7 @@ userconf_load(struct conf *c, const char *cfile, int flags, struct err *e)
 {
 	if (load_file(c, cfile, e) == -1)
 		return -1;
-	if (apply_env(c, e) == -1 ||
-	    (getuid() != 0 && c->kind != CONF_SYSTEM &&
-	    user_queue(c, flags, e) == -1))
+	if (apply_env(c, e) == -1)
 		goto fail;
 	if (flags & USERCONF_KEYS) {
 		priv_hold();
@@ -313,6 +317,9 @@ userconf_load(struct conf *c, const char *cfile, int flags, struct err *e)
 		}
 		priv_drop();
 	}
+	if (getuid() != 0 && c->kind != CONF_SYSTEM &&
+	    user_queue(c, flags, e) == -1)
+		goto fail;
 	return 0;
 fail:
 	conf_free(c);
