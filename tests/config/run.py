@@ -482,6 +482,108 @@ def t_password_file(t):
     r.done(t)
 
 
+FULL_CONF = """defaults
+tls on
+tls_trust_file ~/ca.pem
+logfile ~/postern.log
+queue_dir ~/queue
+syslog LOG_LOCAL3
+account base
+host smtp.example.org
+port 587
+auth on
+user me@example.org
+password {secret}
+timeout 20
+domain %H
+account work : base
+from *@example.org
+tls_fingerprint 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67
+tls_priorities NORMAL
+dsn_notify failure,delay
+dsn_return headers
+aliases ~/aliases
+account default : base
+"""
+
+FULL_PRETEND = """loaded user configuration file {conf}
+account chosen by envelope from address x+y@example.org: work
+using account work from {conf}
+host = smtp.example.org
+port = 587
+source ip = (not set)
+proxy host = (not set)
+proxy port = 0
+socket = (not set)
+timeout = 20 seconds
+protocol = smtp
+domain = pretend.example
+auth = choose
+user = me@example.org
+password = <redacted>
+passwordeval = (not set)
+ntlmdomain = (not set)
+tls = on
+tls_starttls = on
+tls_trust_file = {tmp}/ca.pem
+tls_crl_file = (not set)
+tls_fingerprint = 01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67
+tls_key_file = (not set)
+tls_cert_file = (not set)
+tls_certcheck = on
+tls_min_dh_prime_bits = (not set)
+tls_priorities = NORMAL
+tls_host_override = (not set)
+auto_from = off
+maildomain = (not set)
+from = x+y@example.org
+allow_from_override = on
+set_from_header = auto
+set_date_header = auto
+remove_bcc_headers = on
+undisclosed_recipients = off
+dsn_notify = FAILURE,DELAY
+dsn_return = HDRS
+logfile = {tmp}/postern.log
+logfile_time_format = (not set)
+syslog = LOG_LOCAL3
+aliases = {tmp}/aliases
+set_msgid_header = auto
+from_full_name = (not set)
+auth_allow_plaintext = off
+tls_min_version = TLSv1.2
+password_file = (not set)
+queue = on
+queue_dir = {tmp}/queue
+queue_retry_min = 300s
+queue_retry_max = 14400s
+queue_lifetime = 432000s
+dkim_domain = (not set)
+dkim_selector = (not set)
+dkim_key_file = (not set)
+dkim_algorithm = (not set)
+dkim_headers = (not set)
+ignored: tls_priorities NORMAL: GnuTLS priority strings do not apply to OpenSSL; tls_min_version sets the oldest TLS version
+warning: tls_fingerprint is SHA-1, which is weak
+reading recipients from the command line and the mail
+"""
+
+
+def t_pretend_full(t):
+    r = Row('--pretend: the whole output, exactly')
+    conf = r.conf(FULL_CONF.format(secret=SECRET))
+    rc, out, err = r.run(['-C', conf, '-P', '-t', '-f', 'x+y@example.org'],
+                         env={'HOSTNAME': 'pretend.example'})
+    r.expect('exit', (rc, err), (0, b''))
+    want = FULL_PRETEND.format(conf=conf, tmp=r.tmp)
+    if out.decode() != want:
+        import difflib
+        r.problems.append(''.join(difflib.unified_diff(
+            want.splitlines(True), out.decode().splitlines(True), 'expected', 'got')))
+    r.expect('nothing created', sorted(os.listdir(r.tmp)), ['postern.conf'])
+    r.done(t)
+
+
 # --- the corpus against msmtp -------------------------------------------------
 
 def accounts(path):
@@ -606,7 +708,7 @@ def main():
     CERTS = harness.certs()
     t = harness.Tally()
     if not a.msmtp_only:
-        rows = [t_subst_user, t_subst_host, t_wildcard, t_wildcard_no_sender,
+        rows = [t_pretend_full, t_subst_user, t_subst_host, t_wildcard, t_wildcard_no_sender,
                 t_read_envelope_from, t_tilde, t_logfile_stderr, t_msmtp_keys,
                 t_bad_keys, t_weak_fpr, t_crl, t_env_overrides, t_env_bad]
         root = [t_subst_mailname, t_subst_mailname_missing, t_env_only,
