@@ -1292,7 +1292,8 @@ password_file(struct account *a, struct err *e)
 	int		 fd;
 
 	priv_hold();
-	fd = open(a->password_file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* Kubernetes mounts a secret as a symbolic link: follow it. */
+	fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
 	priv_drop();
 	if (fd == -1)
 		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "

@@ -453,10 +453,14 @@ def t_password_file(t):
     port = r.server(f'auth PLAIN\nuser u {SECRET}\n')
     sec = os.path.join(r.tmp, 'secrets')
     os.makedirs(sec)
+    # As Kubernetes mounts it: a symbolic link into ..data.
+    os.makedirs(os.path.join(sec, '..data'))
+    real = os.path.join(sec, '..data', 'smtp-password')
     pf = os.path.join(sec, 'smtp-password')
-    with open(pf, 'w') as f:
+    os.symlink('..data/smtp-password', pf)
+    with open(real, 'w') as f:
         f.write(SECRET + '\n')
-    os.chmod(pf, 0o644)
+    os.chmod(real, 0o644)
     conf = r.conf(conf_text(port, 'auth plain\nauth_allow_plaintext on\nuser u\n'
                                   'password_file ~/secrets/smtp-password\n'))
     wrap = lambda a: unshare(a, m=True, setup=ro_mount(sec))  # noqa: E731
@@ -467,14 +471,14 @@ def t_password_file(t):
     r.expect('writable 0644', (rc, err.decode()),
              (78, f"postern: {conf}:1: account 'default': password_file {pf}: "
               "readable by others on a writable file system (chmod 600 it)\n"))
-    os.chmod(pf, 0o600)
+    os.chmod(real, 0o600)
     rc, out, err = r.run(['-C', conf, '-f', 'me@example.org', 'rcpt@example.net'])
     r.expect('writable 0600', (rc, err), (0, b''))
     rc, out, err = r.run(['-C', conf, '-P'])
     r.expect('pretend', (line_of(out, 'password'), line_of(out, 'password_file')),
              ('password = <redacted>', f'password_file = {pf}'))
     r.envelope(['MAIL FROM:<me@example.org>', 'RCPT TO:<rcpt@example.net>'] * 2)
-    os.remove(pf)
+    os.remove(real)
     rc, out, err = r.run(['-C', conf, '-f', 'me@example.org', 'rcpt@example.net'])
     r.expect('missing', (rc, err.decode()),
              (78, f"postern: {conf}:1: account 'default': password_file {pf}: "
