@@ -388,6 +388,45 @@ def t_crl(t):
     r.done(t)
 
 
+def make_crl(path, revoke_pem=None):
+    """A CRL of the test CA (PEM), revoking the certificate revoke_pem."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    with open(os.path.join(CERTS, 'ca.pem'), 'rb') as f:
+        ca = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(CERTS, 'ca.key'), 'rb') as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    b = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject)
+         .last_update(now - datetime.timedelta(hours=1))
+         .next_update(now + datetime.timedelta(days=1)))
+    if revoke_pem is not None:
+        with open(revoke_pem, 'rb') as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        b = b.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(cert.serial_number)
+            .revocation_date(now - datetime.timedelta(minutes=5)).build())
+    with open(path, 'wb') as f:
+        f.write(b.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM))
+
+
+def t_crl_revoked(t):
+    r = Row('tls_crl_file: a revoked server certificate is refused, a listed CA passes')
+    port = r.server('tls starttls\ncap PIPELINING\n')
+    crl = os.path.join(r.tmp, 'crl.pem')
+    conf = r.conf(conf_text(port, 'tls on\ntls_trust_file ' + os.path.join(CERTS, 'ca.pem') +
+                            '\ntls_crl_file ~/crl.pem\n'))
+    make_crl(crl)
+    rc, out, err = r.run(['-C', conf, '-f', 'me@example.org', 'rcpt@example.net'])
+    r.expect('not revoked', (rc, err), (0, b''))
+    make_crl(crl, os.path.join(CERTS, 'good.pem'))
+    rc, out, err = r.run(['-C', conf, '-f', 'me@example.org', 'rcpt@example.net'])
+    r.expect('revoked', (rc, b'certificate revoked' in err), (69, True))
+    r.envelope(['MAIL FROM:<me@example.org>', 'RCPT TO:<rcpt@example.net>'])
+    r.done(t)
+
+
 ENV_ALL = {'POSTERN_HOST': '127.0.0.1', 'POSTERN_TLS': 'off', 'POSTERN_QUEUE': 'off',
            'POSTERN_FROM': 'app@example.org', 'POSTERN_MAILDOMAIN': 'example.org',
            'POSTERN_DOMAIN': 'ehlo.example.org', 'POSTERN_TIMEOUT': '10'}
@@ -714,7 +753,7 @@ def main():
     if not a.msmtp_only:
         rows = [t_pretend_full, t_subst_user, t_subst_host, t_wildcard, t_wildcard_no_sender,
                 t_read_envelope_from, t_tilde, t_logfile_stderr, t_msmtp_keys,
-                t_bad_keys, t_weak_fpr, t_crl, t_env_overrides, t_env_bad]
+                t_bad_keys, t_weak_fpr, t_crl, t_crl_revoked, t_env_overrides, t_env_bad]
         root = [t_subst_mailname, t_subst_mailname_missing, t_env_only,
                 t_password_file]
         if os.geteuid() == 0:
