@@ -10,7 +10,6 @@
 
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
@@ -1018,6 +1017,7 @@ int
 conf_load(struct conf *c, const char *path, int keys, struct err *e)
 {
 	FILE		*fp;
+	char		*iobuf;
 	struct stat	 st;
 	size_t		 i;
 	int		 rc;
@@ -1025,14 +1025,16 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 	memset(c, 0, sizeof(*c));
 	if ((fp = fopen(path, "r")) == NULL)
 		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(fp), &st) == -1) {
-		fclose(fp);
-		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
-	}
-	/* eval runs nothing a user put into a file the setgid group reads. */
-	rc = parse_stream(c, path, fp, getegid() == getgid() || st.st_uid == 0,
-	    e);
+	/* stdio's buffer holds the passwords too: ours, wiped after. */
+	iobuf = xcalloc(1, BUFSIZ);
+	(void)setvbuf(fp, iobuf, _IOFBF, BUFSIZ);
+	if (fstat(fileno(fp), &st) == -1)
+		rc = err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
+	else	/* eval runs nothing a user put in a file the group reads */
+		rc = parse_stream(c, path, fp, getegid() == getgid() ||
+		    st.st_uid == 0, e);
 	fclose(fp);
+	freezero(iobuf, BUFSIZ);
 	if (rc == -1)
 		return -1;
 	for (i = 0; i < c->nacct; i++) {
@@ -1326,49 +1328,32 @@ password_file(struct account *a, struct err *e)
 
 /*
  * passwordeval: the password is what the command prints, a trailing
- * newline cut off (msmtp), so a token helper can supply it.  It runs with
- * the caller's own rights; the output is wiped once it is copied.
+ * newline cut off (msmtp), so a token helper can supply it.  The system
+ * configuration's runs with the spool group in a clean process, one of
+ * -C with the caller's own rights (pweval.c); the output is wiped once
+ * it is copied.
  */
 int
 conf_password(struct account *a, struct err *e)
 {
-	FILE	*fp;
-	char	 buf[8192];
 	char	*out = NULL;
-	size_t	 len = 0, n;
-	int	 status;
-	void	(*pipe_was)(int);
+	size_t	 len = 0;
+	int	 status, sys;
 
 	if (a->password == NULL && a->password_file != NULL)
 		return password_file(a, e);
 	if (a->password != NULL || a->passwordeval == NULL)
 		return 0;
-	/* The command gets SIGPIPE's default back (main() ignores it). */
-	pipe_was = signal(SIGPIPE, SIG_DFL);
-	fp = popen(a->passwordeval, "r");
-	(void)signal(SIGPIPE, pipe_was);
-	if (fp == NULL)
+	sys = strcmp(a->file, POSTERN_CONF) == 0;
+	if (pweval_run(a->passwordeval, sys, &out, &len, &status) == -1)
 		return err_set(e, ERR_CONFIG, "passwordeval: %s",
 		    strerror(errno));
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
-		char *p = xcalloc(1, len + n + 1);
-
-		if (out != NULL) {
-			memcpy(p, out, len);
-			freezero(out, len + 1);
-		}
-		memcpy(p + len, buf, n);
-		len += n;
-		out = p;
-	}
-	explicit_bzero(buf, sizeof(buf));
-	status = pclose(fp);
 	if (status != 0 || out == NULL) {
 		if (out != NULL)
 			freezero(out, len + 1);
 		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
 		    "passwordeval failed (status %d)", a->file, a->line,
-		    a->name, status == -1 ? -1 : WEXITSTATUS(status));
+		    a->name, status);
 	}
 	if (len > 0 && out[len - 1] == '\n')
 		out[--len] = '\0';

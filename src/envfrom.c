@@ -2,7 +2,8 @@
  * --read-envelope-from (msmtp's): the envelope sender is the address of
  * the message's From field, known before the account is chosen (an
  * account may be chosen by it).  Standard input is copied to an
- * unlinked temporary file ($TMPDIR) that then stands in for it, so
+ * unlinked scratch file (scratch.c: $TMPDIR, the account not being
+ * known yet; the bytes are the caller's own) that stands in for it, so
  * that the message is still read once, by msg_read(), and the body is
  * never held in memory.
  */
@@ -27,7 +28,7 @@ spool_stdin(int fd, struct err *e)
 	ssize_t	 n;
 	int	 t;
 
-	if ((t = msg_tmpfile(e)) == -1)
+	if ((t = scratch_open(e)) == -1)
 		return -1;
 	while ((n = read(fd, buf, sizeof(buf))) != 0) {
 		if (n == -1 && errno == EINTR)

@@ -516,20 +516,6 @@ parse_args(int argc, char **argv, struct opts *o)
 	o->nrcpt = argc - i;
 }
 
-/* "login@maildomain" for the user running postern. */
-static char *
-default_sender(const char *fqdn)
-{
-	struct passwd	*pw;
-	char		*s;
-
-	if ((pw = getpwuid(getuid())) == NULL)
-		xasprintf(&s, "uid%lu@%s", (unsigned long)getuid(), fqdn);
-	else
-		xasprintf(&s, "%s@%s", pw->pw_name, fqdn);
-	return s;
-}
-
 /*
  * The DSN request (RFC 3461): -N, -R and -V, else the account's
  * dsn_notify and dsn_return.
@@ -567,31 +553,12 @@ dsn_options(const struct opts *o, const struct account *a,
 	return 0;
 }
 
-/*
- * The envelope sender: -f/-r unless the account says
- * allow_from_override off, else the account's from, else
- * login@maildomain.  A bare local name is qualified with maildomain
- * (DESIGN.md).
- */
+/* The envelope sender: -f/-r as the account allows (submit.c). */
 static int
 make_sender(const struct opts *o, const struct account *a,
     const char *fqdn, struct envelope *env, struct err *e)
 {
-	char		*q;
-
-	if (o->from != NULL && !a->from_override && !a->auto_from)
-		log_debug("allow_from_override off: -f %s is ignored",
-		    o->from);
-	if (conf_from(a, o->from, &env->from, e) == -1)
-		return -1;
-	if (env->from == NULL)
-		env->from = default_sender(fqdn);
-	if (*env->from != '\0' && addr_valid_arg(env->from, e) == -1)
-		return -1;
-	q = addr_qualify(env->from, fqdn);
-	free(env->from);
-	env->from = q;
-	return 0;
+	return submit_sender(a, o->from, fqdn, &env->from, e);
 }
 
 /* A recipient before aliases, and whether it was a bare local name. */
@@ -900,6 +867,7 @@ run_pretend(const struct opts *o, const struct conf *conf,
 {
 	struct pretend	 p;
 	char		*from = NULL, *md;
+	int		 status;
 
 	memset(&p, 0, sizeof(p));
 	/* As msmtp: the password is had (and shown as <redacted>). */
@@ -909,12 +877,12 @@ run_pretend(const struct opts *o, const struct conf *conf,
 	if (a->from != NULL && subst_wildcard(a->from) && !a->auto_from &&
 	    (o->from == NULL || !a->from_override))
 		from = xstrdup(a->from);
-	else if (conf_from(a, o->from, &from, e) == -1)
-		return -1;
-	if (from == NULL) {
+	else {
 		md = msg_maildomain(a->maildomain);
-		from = default_sender(md);
+		status = submit_sender(a, o->from, md, &from, e);
 		free(md);
+		if (status == -1)
+			return -1;
 	}
 	p.conf = conf;
 	p.acct = a;
