@@ -321,7 +321,7 @@ def per_user(work, conf, gid, bin_, msg):
     t = srv.stop()
     leaks = leaked([('stderr', err), ('stdout', out)], [home])
     result('~/.msmtprc is read, with its own password', rc == 0 and '* data' in t and
-           'MAIL FROM:<posterntu@example.org>' in t and not leaks, f'{rc} {err} {t} {leaks}')
+           f'MAIL FROM:<{USER}@example.org>' in t and not leaks, f'{rc} {err} {t} {leaks}')
     user_conf(rc_file, 1, f'eval cat {conf}\n')
     rc, out, err = as_user([bin_, '-P'], cwd=home)
     leaks = leaked([('stderr', err), ('stdout', out)])
