@@ -9,11 +9,14 @@
 #include "config.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <grp.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +42,10 @@ enum ktype {
 	K_SETAUTO,	/* auto|off (set_date_header, set_msgid_header) */
 	K_DURATION,	/* seconds, or a number with s, m, h or d */
 	K_SYSLOG,	/* on|off|LOG_xxx */
+	K_FILE,		/* a file name: "~" is the home directory */
+	K_PROTO,	/* protocol: smtp only */
+	K_MISSING,	/* add_missing_*_header on|off: set_* auto|off */
+	K_IGNORE,	/* an msmtp key accepted, kept for --pretend, unused */
 	K_REJECT	/* an msmtp key that postern does not support */
 };
 
@@ -46,7 +53,7 @@ struct key {
 	const char	*name;
 	enum ktype	 type;
 	size_t		 off;
-	const char	*why;		/* K_REJECT: the reason */
+	const char	*why;		/* K_REJECT, K_IGNORE: the reason */
 };
 
 #define F(f)	offsetof(struct account, f)
@@ -63,12 +70,12 @@ static const struct key keys[] = {
 	{ "auth_allow_plaintext", K_BOOL,	F(plaintext), NULL },
 	{ "tls",		K_BOOL,		F(tls), NULL },
 	{ "tls_starttls",	K_BOOL,		F(starttls), NULL },
-	{ "tls_trust_file",	K_STR,		F(trust_file), NULL },
+	{ "tls_trust_file",	K_FILE,		F(trust_file), NULL },
 	{ "from",		K_STR,		F(from), NULL },
 	{ "source_ip",		K_STR,		F(source_ip), NULL },
 	{ "tls_fingerprint",	K_FPR,		F(fpr), NULL },
-	{ "tls_key_file",	K_STR,		F(key_file), NULL },
-	{ "tls_cert_file",	K_STR,		F(cert_file), NULL },
+	{ "tls_key_file",	K_FILE,		F(key_file), NULL },
+	{ "tls_cert_file",	K_FILE,		F(cert_file), NULL },
 	{ "tls_certcheck",	K_BOOL,		F(certcheck), NULL },
 	{ "tls_host_override",	K_STR,		F(host_override), NULL },
 	{ "tls_min_version",	K_TLSVER,	F(tls_min), NULL },
@@ -82,22 +89,30 @@ static const struct key keys[] = {
 	{ "from_full_name",	K_STR,		F(from_full_name), NULL },
 	{ "maildomain",		K_STR,		F(maildomain), NULL },
 	{ "queue",		K_BOOL,		F(queue), NULL },
-	{ "queue_dir",		K_STR,		F(queue_dir), NULL },
+	{ "queue_dir",		K_FILE,		F(queue_dir), NULL },
 	{ "queue_retry_min",	K_DURATION,	F(retry_min), NULL },
 	{ "queue_retry_max",	K_DURATION,	F(retry_max), NULL },
 	{ "queue_lifetime",	K_DURATION,	F(lifetime), NULL },
-	{ "eval", K_REJECT, 0, "it runs a shell command" },
-	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported" },
-	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported" },
-	{ "socket", K_REJECT, 0, "local sockets are not supported" },
-	{ "protocol", K_REJECT, 0, "postern speaks SMTP only, never LMTP" },
-	{ "ntlmdomain", K_REJECT, 0, "NTLM is not supported" },
-	{ "tls_crl_file", K_REJECT, 0, "not supported" },
-	{ "tls_priorities", K_REJECT, 0, "GnuTLS priority strings do not apply to OpenSSL" },
-	{ "tls_min_dh_prime_bits", K_REJECT, 0, "TLS 1.2 or later is always required" },
+	{ "proxy_host", K_REJECT, 0, "SOCKS proxies are not supported, and "
+	    "ignoring one would send mail past it" },
+	{ "proxy_port", K_REJECT, 0, "SOCKS proxies are not supported, and "
+	    "ignoring one would send mail past it" },
+	{ "socket", K_REJECT, 0, "local sockets are not supported, and "
+	    "ignoring one would send mail to host instead" },
+	{ "protocol",		K_PROTO,	0, NULL },
+	{ "ntlmdomain",		K_IGNORE,	F(ntlmdomain), "it is for auth ntlm, "
+	    "which postern does not offer" },
+	{ "tls_crl_file",	K_FILE,		F(crl_file), NULL },
+	{ "tls_priorities",	K_IGNORE,	F(priorities), "GnuTLS priority "
+	    "strings do not apply to OpenSSL; tls_min_version sets the oldest "
+	    "TLS version" },
+	{ "tls_min_dh_prime_bits", K_IGNORE,	F(dh_bits), "TLS 1.2 or later "
+	    "with OpenSSL's minimum key sizes is always required" },
+	{ "password_file",	K_FILE,		F(password_file), NULL },
+	{ "user_config",	K_BOOL,		F(user_config), NULL },
 	{ "allow_from_override", K_BOOL,	F(from_override), NULL },
-	{ "aliases",		K_STR,		F(aliases), NULL },
-	{ "logfile",		K_STR,		F(logfile), NULL },
+	{ "aliases",		K_FILE,		F(aliases), NULL },
+	{ "logfile",		K_FILE,		F(logfile), NULL },
 	{ "logfile_time_format", K_STR,		F(logtime), NULL },
 	{ "syslog",		K_SYSLOG,	F(syslog), NULL },
 	{ "dkim_domain",	K_STR,		F(dkim_domain), NULL },
@@ -117,9 +132,9 @@ static const struct key keys[] = {
 	{ "oauth2_trust_file",	K_STR,		F(oauth2_trust_file), NULL },
 	{ "oauth2_proxy",	K_STR,		F(oauth2_proxy), NULL },
 	{ "oauth2_refresh_token_file", K_STR,	F(oauth2_refresh_token_file), NULL },
-	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
-	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
-	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
+	{ "auto_from",		K_BOOL,		F(auto_from), NULL },
+	{ "add_missing_from_header", K_MISSING,	F(set_from), NULL },
+	{ "add_missing_date_header", K_MISSING,	F(set_date), NULL },
 };
 
 /* The string members of struct account, for deep copies and frees. */
@@ -133,7 +148,8 @@ static const size_t strfields[] = {
 	F(oauth2_tenant), F(oauth2_client_id), F(oauth2_client_secret),
 	F(oauth2_client_secret_file), F(oauth2_token_url), F(oauth2_device_url),
 	F(oauth2_auth_url), F(oauth2_scope), F(oauth2_trust_file),
-	F(oauth2_proxy), F(oauth2_refresh_token_file)
+	F(oauth2_proxy), F(oauth2_refresh_token_file), F(crl_file),
+	F(password_file), F(priorities), F(dh_bits), F(ntlmdomain)
 };
 
 #undef F
@@ -157,6 +173,7 @@ acct_defaults(struct account *a)
 	a->lifetime = 5 * 24 * 60 * 60;
 	a->from_override = 1;	/* msmtp's default */
 	a->syslog = LOG_MAIL;	/* msmtp's is off: a system MTA logs */
+	a->user_config = 1;
 }
 
 /* "90", "90s", "5m", "4h", "5d": seconds, at least 1, at most a year. */
@@ -312,7 +329,8 @@ split_line(char *line, char **key, char **val, const char *file, size_t ln,
 
 /*
  * "AB:CD:..." or "abcd...": the 32 bytes of a SHA-256 fingerprint, as
- * openssl x509 -fingerprint -sha256 prints them.
+ * openssl x509 -fingerprint -sha256 prints them, or as msmtp still
+ * accepts, the 20 of a SHA-1 or the 16 of an MD5 one (weak: tls.c warns).
  */
 static int
 parse_fpr(struct account *a, const char *val)
@@ -332,9 +350,9 @@ parse_fpr(struct account *a, const char *val)
 		if (val[i] == ':' && val[i + 1] != '\0')
 			i++;
 	}
-	if (n != sizeof(a->fpr) || val[i] != '\0')
+	if ((n != 32 && n != 20 && n != 16) || val[i] != '\0')
 		return -1;
-	a->has_fpr = 1;
+	a->has_fpr = (int)n;
 	return 0;
 }
 
@@ -450,7 +468,8 @@ set_key(struct account *a, const struct key *k, const char *val,
 		if (parse_fpr(a, val) == -1)
 			return err_set(e, ERR_CONFIG, "%s:%zu: tls_fingerprint: "
 			    "not a SHA-256 fingerprint (32 hex bytes, as "
-			    "AB:CD:...)", file, ln);
+			    "AB:CD:...; SHA-1's 20 and MD5's 16 are accepted "
+			    "too)", file, ln);
 		return 0;
 	case K_TLSVER:
 		if (val != NULL && (strcmp(val, "TLSv1.2") == 0 ||
@@ -491,6 +510,37 @@ set_key(struct account *a, const struct key *k, const char *val,
 			a->syslog = -1;
 		else if ((a->syslog = log_facility(val)) == -1)
 			break;
+		return 0;
+	case K_FILE:
+		sp = STRF(a, k->off);
+		free(*sp);
+		*sp = NULL;
+		/* msmtp's "system": the system's trust store. */
+		if (val != NULL && (k->off != offsetof(struct account,
+		    trust_file) || strcmp(val, "system") != 0))
+			*sp = subst_tilde(val);
+		return 0;
+	case K_PROTO:
+		if (val != NULL && strcmp(val, "smtp") == 0)
+			return 0;
+		if (val != NULL && strcmp(val, "lmtp") == 0)
+			return err_set(e, ERR_CONFIG, "%s:%zu: protocol lmtp is "
+			    "not supported by postern: LMTP hands mail to a "
+			    "local delivery agent, and postern only submits to "
+			    "a smarthost over SMTP", file, ln);
+		break;
+	case K_MISSING:
+		if (val == NULL || strcmp(val, "on") == 0)
+			*INTF(a, k->off) = MSG_AUTO;
+		else if (strcmp(val, "off") == 0)
+			*INTF(a, k->off) = MSG_OFF;
+		else
+			break;
+		return 0;
+	case K_IGNORE:
+		sp = STRF(a, k->off);
+		free(*sp);
+		*sp = val == NULL ? NULL : xstrdup(val);
 		return 0;
 	case K_REJECT:
 		return err_set(e, ERR_CONFIG, "%s:%zu: key '%s' is not "
@@ -545,9 +595,74 @@ new_account(struct conf *c, const struct account *defs, char *val,
 	return 0;
 }
 
+/*
+ * eval CMD: the line is replaced by the first line the command prints
+ * (msmtp).  It runs with the caller's own rights: the group is dropped
+ * around it, and an exec'd program cannot take it back.  evalok is 0
+ * for a system file read with the setgid group that root does not own,
+ * -1 for the line an eval printed (no second round).
+ */
+static int	conf_line(struct conf *, struct account *, struct account **,
+		    char *, int, const char *, size_t, struct err *);
+
+static int
+eval_line(struct conf *c, struct account *defs, struct account **cur,
+    const char *cmd, int evalok, const char *file, size_t ln,
+    struct err *e)
+{
+	FILE	*fp;
+	char	*out = NULL;
+	size_t	 cap = 0;
+	ssize_t	 len;
+	int	 status, rc, held = getegid() != getgid();
+	void	(*pipe_was)(int);
+
+	if (cmd == NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: eval needs a command",
+		    file, ln);
+	if (evalok == -1)
+		return err_set(e, ERR_CONFIG, "%s:%zu: eval: the command "
+		    "printed another eval line", file, ln);
+	if (!evalok)
+		return err_set(e, ERR_CONFIG, "%s:%zu: eval: refused in a "
+		    "system file that root does not own", file, ln);
+	if (held)
+		priv_drop();
+	pipe_was = signal(SIGPIPE, SIG_DFL);
+	fp = popen(cmd, "r");
+	(void)signal(SIGPIPE, pipe_was);
+	if (fp == NULL) {
+		if (held)
+			priv_hold();
+		return err_set(e, ERR_CONFIG, "%s:%zu: eval: %s", file, ln,
+		    strerror(errno));
+	}
+	len = getline(&out, &cap, fp);
+	while (len != -1 && fgetc(fp) != EOF)
+		continue;	/* the rest is not ours, but let it finish */
+	status = pclose(fp);
+	if (held)
+		priv_hold();
+	if (status != 0 || len == -1) {
+		freezero(out, cap);
+		return err_set(e, ERR_CONFIG, "%s:%zu: eval: the command %s",
+		    file, ln, status != 0 ? "failed" : "printed nothing");
+	}
+	if (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	if (memchr(out, '\0', (size_t)len) != NULL ||
+	    strchr(out, '\r') != NULL)
+		rc = err_set(e, ERR_CONFIG, "%s:%zu: eval: the command printed "
+		    "a NUL or carriage return", file, ln);
+	else
+		rc = conf_line(c, defs, cur, out, -1, file, ln, e);
+	freezero(out, cap);
+	return rc;
+}
+
 static int
 conf_line(struct conf *c, struct account *defs, struct account **cur,
-    char *line, const char *file, size_t ln, struct err *e)
+    char *line, int evalok, const char *file, size_t ln, struct err *e)
 {
 	char	*key, *val;
 	size_t	 i;
@@ -556,6 +671,8 @@ conf_line(struct conf *c, struct account *defs, struct account **cur,
 		return -1;
 	if (*key == '\0' || *key == '#')
 		return 0;
+	if (strcmp(key, "eval") == 0)
+		return eval_line(c, defs, cur, val, evalok, file, ln, e);
 	if (strcmp(key, "defaults") == 0) {
 		*cur = defs;
 		return 0;
@@ -584,8 +701,18 @@ conf_line(struct conf *c, struct account *defs, struct account **cur,
  * "account" line go to the defaults; a file without any account line
  * describes the one account "default".
  */
+static int	parse_stream(struct conf *, const char *, FILE *, int,
+		    struct err *);
+
 int
 conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
+{
+	return parse_stream(c, file, fp, 1, e);
+}
+
+static int
+parse_stream(struct conf *c, const char *file, FILE *fp, int evalok,
+    struct err *e)
 {
 	struct account	 defs, *cur = &defs;
 	char		*line = NULL;
@@ -607,7 +734,8 @@ conf_parse(struct conf *c, const char *file, FILE *fp, struct err *e)
 			rc = err_set(e, ERR_CONFIG, "%s:%zu: carriage return "
 			    "in line", file, ln);
 		else
-			rc = conf_line(c, &defs, &cur, line, file, ln, e);
+			rc = conf_line(c, &defs, &cur, line, evalok, file, ln,
+			    e);
 		explicit_bzero(line, cap);
 	}
 	if (rc == 0 && ferror(fp))
@@ -925,8 +1053,9 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 	(void)setvbuf(fp, iobuf, _IOFBF, BUFSIZ);
 	if (fstat(fileno(fp), &st) == -1)
 		rc = err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
-	else
-		rc = conf_parse(c, path, fp, e);
+	else	/* eval runs nothing a user put in a file the group reads */
+		rc = parse_stream(c, path, fp, getegid() == getgid() ||
+		    st.st_uid == 0, e);
 	fclose(fp);
 	freezero(iobuf, BUFSIZ);
 	if (rc == -1)
@@ -949,36 +1078,89 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 			conf_free(c);
 			return -1;
 		}
-	for (i = 0; keys && i < c->nacct; i++)
-		if (dkim_load(&c->accts[i], e) == -1) {
-			conf_free(c);
+	if (keys && conf_keys(c, e) == -1) {
+		conf_free(c);
+		return -1;
+	}
+	return 0;
+}
+
+/* Load the DKIM keys of every account, for a mode that may send. */
+int
+conf_keys(struct conf *c, struct err *e)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nacct; i++)
+		if (c->accts[i].ndkim == 0 && dkim_load(&c->accts[i], e) == -1)
 			return -1;
-		}
 	return 0;
 }
 
 /*
+ * Does the envelope sender from match an account's from (msmtp):
+ * a shell pattern when it holds ?, * or [, else the address, ignoring
+ * case.
+ */
+static int
+from_matches(const char *from, const char *pat)
+{
+	if (subst_wildcard(pat))
+		return fnmatch(pat, from, 0) == 0;
+	return strcasecmp(from, pat) == 0;
+}
+
+/*
+ * The first account, in file order, whose from matches the envelope
+ * sender, or, for user+detail@domain, user@domain (msmtp's
+ * find_account_by_envelope_from).  The from is matched as written,
+ * before its substitutions, as msmtp does.
+ */
+static struct account *
+find_by_from(struct conf *c, const char *from)
+{
+	struct account	*a = NULL;
+	const char	*plus = strchr(from, '+'), *at = strchr(from, '@');
+	char		*bare = NULL;
+	size_t		 i;
+
+	if (plus != NULL && at != NULL && plus < at)
+		xasprintf(&bare, "%.*s%s", (int)(plus - from), from, at);
+	for (i = 0; a == NULL && i < c->nacct; i++) {
+		const char *f = c->accts[i].from;
+
+		if (f == NULL)
+			continue;
+		if (from_matches(from, f) || (bare != NULL &&
+		    strchr(f, '+') == NULL && from_matches(bare, f)))
+			a = &c->accts[i];
+	}
+	free(bare);
+	return a;
+}
+
+/*
  * The account to use: the one named with -a; else, as in msmtp, the one
- * whose "from" matches the envelope sender; else "default".
+ * whose "from" matches the envelope sender; else "default".  *how says
+ * which: 0 by name, 1 by the sender, 2 the default after no match.
  */
 struct account *
-conf_account(struct conf *c, const char *name, const char *from,
+conf_choose(struct conf *c, const char *name, const char *from, int *how,
     struct err *e)
 {
 	struct account	*a = NULL;
-	size_t		 i;
 
+	*how = 0;
 	if (name != NULL) {
 		if ((a = conf_find(c, name)) == NULL) {
 			err_set(e, ERR_CONFIG, "%s: no account '%s'",
 			    c->path, name);
 			return NULL;
 		}
-	}
-	for (i = 0; a == NULL && from != NULL && i < c->nacct; i++)
-		if (c->accts[i].from != NULL &&
-		    strcasecmp(c->accts[i].from, from) == 0)
-			a = &c->accts[i];
+	} else if (from != NULL && (a = find_by_from(c, from)) != NULL)
+		*how = 1;
+	else
+		*how = 2;
 	if (a == NULL && (a = conf_find(c, "default")) == NULL) {
 		err_set(e, ERR_CONFIG, "%s: no account 'default' and none "
 		    "chosen with -a", c->path);
@@ -990,6 +1172,187 @@ conf_account(struct conf *c, const char *name, const char *from,
 		return NULL;
 	}
 	return a;
+}
+
+struct account *
+conf_account(struct conf *c, const char *name, const char *from,
+    struct err *e)
+{
+	int	how;
+
+	return conf_choose(c, name, from, &how, e);
+}
+
+/*
+ * The envelope sender account a gives (msmtp's order): auto_from's
+ * user@maildomain, which wins over everything; else -f (cmdline, NULL
+ * when not given) unless allow_from_override is off; else from, its
+ * patterns substituted.  NULL in *out when none is set: the caller's
+ * login@maildomain is postern's default.  A pattern (wildcard) from is
+ * an error unless -f gave the address.
+ */
+int
+conf_from(const struct account *a, const char *cmdline, char **out,
+    struct err *e)
+{
+	char	*user, *dom;
+
+	*out = NULL;
+	if (a->auto_from) {
+		user = subst_user();
+		dom = msg_maildomain(a->maildomain);
+		xasprintf(out, "%s@%s", user, dom);
+		free(user);
+		free(dom);
+		return 0;
+	}
+	if (cmdline != NULL && a->from_override) {
+		*out = xstrdup(cmdline);
+		return 0;
+	}
+	if (a->from == NULL)
+		return 0;
+	if (subst_wildcard(a->from))
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': from %s "
+		    "is a pattern, not an address: give the sender with -f",
+		    a->file, a->line, a->name, a->from);
+	if ((*out = subst_from(a->from, e)) == NULL) {
+		char msg[ERR_MSGLEN];
+
+		(void)strlcpy(msg, e->msg, sizeof(msg));
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': %s",
+		    a->file, a->line, a->name, msg);
+	}
+	return 0;
+}
+
+/* Why postern ignores or refuses a key of msmtp's (--pretend). */
+const char *
+conf_why(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, key) == 0 && keys[i].why != NULL)
+			return keys[i].why;
+	return "";
+}
+
+/*
+ * Set key to val in the account named acct, made from the built-in
+ * defaults when there is none: the environment's POSTERN_<KEY>
+ * (userconf.c).  origin names the setting in errors.
+ */
+int
+conf_set(struct conf *c, const char *acct, const char *key,
+    const char *val, const char *origin, struct err *e)
+{
+	struct account	*a;
+	size_t		 i, n;
+	char		 msg[ERR_MSGLEN];
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strcmp(keys[i].name, key) == 0)
+			break;
+	if (i == sizeof(keys) / sizeof(keys[0]))
+		return err_set(e, ERR_CONFIG, "%s: unknown key '%s'", origin,
+		    key);
+	if ((a = conf_find(c, acct)) == NULL) {
+		c->accts = xreallocarray(c->accts, c->nacct + 1,
+		    sizeof(*c->accts));
+		a = &c->accts[c->nacct++];
+		acct_defaults(a);
+		a->name = xstrdup(acct);
+		a->file = xstrdup(origin);
+		a->line = 0;
+	}
+	/* The value is one line, as in a file. */
+	if (strpbrk(val, "\r\n") != NULL)
+		return err_set(e, ERR_CONFIG, "%s: line break in the value",
+		    origin);
+	if (set_key(a, &keys[i], *val == '\0' ? NULL : val, origin, 0,
+	    e) == 0)
+		return 0;
+	/* "origin:0: reason" from set_key: no line to name. */
+	n = strlen(origin) + 4;
+	(void)strlcpy(msg, strlen(e->msg) > n ? e->msg + n : e->msg,
+	    sizeof(msg));
+	return err_set(e, ERR_CONFIG, "%s: %s", origin, msg);
+}
+
+/*
+ * May a password file with status st be read?  It must be a regular file
+ * owned by root or the caller.  Group and others may not read it, as for
+ * any secret (key_ok(): the setgid install's root:postern 0640 too),
+ * unless it sits on a read-only mount: what Docker and Kubernetes make
+ * of a mounted secret, 0644 by default (postern.conf(5) says why that
+ * is safe there and not elsewhere).
+ */
+static const char *
+password_file_bad(int fd, const struct stat *st)
+{
+	struct statvfs	vfs;
+
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (st->st_uid != 0 && st->st_uid != getuid())
+		return "owned by another user";
+	if (key_ok(st))
+		return NULL;
+	if (fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) &&
+	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0)
+		return NULL;
+	return "readable by others on a writable file system (chmod 600 it)";
+}
+
+/*
+ * password_file: the password is the file's first line, its line end
+ * cut off (a Docker or Kubernetes secret).  A file the system
+ * configuration names is opened with the setgid group held (no-op after
+ * -C or for a user's file, which give the group up for good).
+ */
+static int
+password_file(struct account *a, struct err *e)
+{
+	struct stat	 st;
+	FILE		*fp;
+	const char	*why;
+	char		*line = NULL;
+	size_t		 cap = 0;
+	ssize_t		 len;
+	int		 fd;
+
+	priv_hold();
+	/* Kubernetes mounts a secret as a symbolic link: follow it. */
+	fd = open(a->password_file, O_RDONLY | O_CLOEXEC);
+	priv_drop();
+	if (fd == -1)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "password_file %s: %s", a->file, a->line, a->name,
+		    a->password_file, strerror(errno));
+	if (fstat(fd, &st) == -1 || (why = password_file_bad(fd, &st)) !=
+	    NULL || (fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "password_file %s: %s", a->file, a->line, a->name,
+		    a->password_file, why != NULL ? why : strerror(errno));
+	}
+	len = getline(&line, &cap, fp);
+	fclose(fp);
+	if (len > 0 && line[len - 1] == '\n')
+		line[--len] = '\0';
+	if (len > 0 && line[len - 1] == '\r')
+		line[--len] = '\0';
+	if (len <= 0 || memchr(line, '\0', (size_t)len) != NULL) {
+		freezero(line, cap);
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
+		    "password_file %s: %s", a->file, a->line, a->name,
+		    a->password_file, len == -1 || len == 0 ?
+		    "the first line is empty" : "NUL byte in the first line");
+	}
+	a->password = xstrdup(line);
+	freezero(line, cap);
+	return 0;
 }
 
 /*
@@ -1006,6 +1369,8 @@ conf_password(struct account *a, struct err *e)
 	size_t	 len = 0;
 	int	 status, sys;
 
+	if (a->password == NULL && a->password_file != NULL)
+		return password_file(a, e);
 	if (a->password != NULL || a->passwordeval == NULL)
 		return 0;
 	sys = strcmp(a->file, POSTERN_CONF) == 0;

@@ -61,6 +61,7 @@ void	 log_setup(const char *, int, const char *, const char *);
 void	 log_mail(int, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 log_facility(const char *);
+const char *log_facname(int);
 void	 log_close(void);
 void	 log_hold(void);
 void	 log_release(void);
@@ -130,7 +131,8 @@ struct account {
 	int		 timeout;	/* seconds, per step */
 	char		*source_ip;	/* bind to this address */
 	unsigned char	 fpr[32];	/* tls_fingerprint (SHA-256) */
-	int		 has_fpr;
+	int		 has_fpr;	/* its length: 32, or 20 (SHA-1) or
+					   16 (MD5), which are weak; 0: none */
 	int		 certcheck;	/* tls_certcheck */
 	char		*host_override;	/* name the certificate must match */
 	char		*cert_file;	/* client certificate */
@@ -160,6 +162,13 @@ struct account {
 	char		**dkim_h;	/* dkim_headers, lower case, "from"
 					   first */
 	size_t		 ndkim_h;
+	int		 auto_from;	/* from is %U@maildomain (msmtp) */
+	char		*crl_file;	/* tls_crl_file */
+	char		*password_file;	/* the password is its first line */
+	int		 user_config;	/* system file: user files allowed */
+	char		*priorities;	/* accepted, ignored: tls_priorities */
+	char		*dh_bits;	/* tls_min_dh_prime_bits */
+	char		*ntlmdomain;
 	char		*file;		/* where it was defined */
 	size_t		 line;
 	/* OAuth2 (oauth2.c): the access token goes into password. */
@@ -178,14 +187,26 @@ struct account {
 	long long	 oauth2_expires;	/* the access token's expiry */
 };
 
+/* Where the configuration came from (userconf.c). */
+enum conf_kind {
+	CONF_SYSTEM = 0,	/* the system file */
+	CONF_CMDLINE,		/* -C FILE */
+	CONF_USER,		/* the caller's own file */
+	CONF_ENV		/* no file: the environment alone */
+};
+
 struct conf {
 	char		*path;
 	struct account	*accts;
 	size_t		 nacct;
 	char		*defname;	/* account default : NAME */
+	enum conf_kind	 kind;
+	size_t		 nenv;		/* POSTERN_* variables applied */
 };
 
 int	 conf_load(struct conf *, const char *, int, struct err *);
+int	 conf_keys(struct conf *, struct err *);
+const char *conf_why(const char *);
 const char *conf_queuedir(const struct account *);
 int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
@@ -193,8 +214,52 @@ struct account *conf_account(struct conf *, const char *, const char *,
 unsigned int conf_port(const struct account *);
 int	 conf_password(struct account *, struct err *);
 int	 conf_notify(const char *, char **);
+int	 conf_set(struct conf *, const char *, const char *, const char *,
+	    const char *, struct err *);
+int	 conf_from(const struct account *, const char *, char **,
+	    struct err *);
+struct account *conf_choose(struct conf *, const char *, const char *,
+	    int *, struct err *);
 int	 conf_return(const char *, char **);
 void	 conf_free(struct conf *);
+
+/* --- configuration sources (userconf.c) ------------------------------ */
+
+/* How userconf_load() reads: flags. */
+#define USERCONF_KEYS	0x01	/* load the DKIM keys (a mode that sends) */
+#define USERCONF_NOMKDIR 0x02	/* --pretend: create no queue directory */
+
+int	 userconf_load(struct conf *, const char *, int, struct err *);
+
+/* --- msmtp's substitutions (subst.c) -------------------------------- */
+
+#define MAILNAME_FILE	"/etc/mailname"
+
+int	 subst_secure(void);
+char	*subst_home(void);
+char	*subst_tilde(const char *);
+char	*subst_user(void);
+char	*subst_from(const char *, struct err *);
+int	 subst_wildcard(const char *);
+
+/* --- --read-envelope-from (envfrom.c) ------------------------------ */
+
+int	 envfrom_read(int, char **, struct err *);
+
+/* --- --pretend (pretend.c) ------------------------------------------ */
+
+struct pretend {
+	const struct conf	*conf;
+	const struct account	*acct;
+	const char		*from;		/* the envelope sender */
+	const char		*domain;	/* the EHLO argument */
+	const char		*chosen_by;	/* -f address that chose it */
+	int			 fallback;	/* no from matched: default */
+	int			 extract;	/* -t */
+	int			 read_from;	/* --read-envelope-from */
+};
+
+void	 pretend_print(const struct pretend *, FILE *);
 
 /* --- the message (msg.c) -------------------------------------------- */
 

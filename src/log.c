@@ -244,6 +244,18 @@ log_facility(const char *name)
 	return -1;
 }
 
+/* The name of a facility, as syslog LOG_xxx takes it; NULL. */
+const char *
+log_facname(int facility)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof(facilities) / sizeof(facilities[0]); i++)
+		if (facilities[i].facility == facility)
+			return facilities[i].name;
+	return NULL;
+}
+
 /*
  * Where summary lines go: the syslog tag (-L, default "postern"), the
  * facility (-1: no syslog), a logfile (NULL: none) and its strftime
@@ -325,14 +337,17 @@ log_tofile(const char *line)
 	if ((n = xasprintf(&out, "%s%s%s[%ld]: %s\n", when,
 	    when[0] != '\0' ? " " : "", lg.tag, (long)getpid(), line)) == -1)
 		return;
-	if (priv_shared())
+	/* "logfile -": standard error (msmtp's is standard output). */
+	if (strcmp(lg.file, "-") == 0)
+		fd = STDERR_FILENO;
+	else if (priv_shared())
 		fd = shared_open();
 	else if ((fd = open(lg.file, O_WRONLY | O_APPEND | O_CREAT |
 	    O_CLOEXEC | O_NOCTTY, 0600)) == -1)
 		log_warnx("logfile %s: %s", lg.file, strerror(errno));
 	if (fd != -1 && write(fd, out, (size_t)n) != n)
 		log_warnx("logfile %s: %s", lg.file, strerror(errno));
-	if (fd != -1)
+	if (fd != -1 && fd != STDERR_FILENO)
 		close(fd);
 	free(out);
 }

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <errno.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +63,8 @@ struct opts {
 	int		  ignoredots;	/* -i, -oi, -O IgnoreDots */
 	int		  check;	/* --check */
 	int		  authorize;	/* --authorize */
+	int		  pretend;	/* -P, --pretend */
+	int		  readfrom;	/* --read-envelope-from */
 	int		  extract;	/* -t */
 	char		**rcpts;
 	int		  nrcpt;
@@ -117,6 +120,8 @@ help(void)
 	printf(USAGE, getprogname());
 	printf("       %s --check [-a account] [-C file]\n"
 	    "       %s --authorize [-a account] [-C file]\n"
+	    "       %s -P | --pretend [-t] [-a account] [-C file] "
+	    "[-f sender] [--read-envelope-from]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
 	    "       %s --version | --help\n"
 	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
@@ -124,7 +129,7 @@ help(void)
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
 	    "-q run the queue.  See postern(8).\n", getprogname(),
-	    getprogname(), getprogname(), getprogname());
+	    getprogname(), getprogname(), getprogname(), getprogname());
 	exit(EX_OK);
 }
 
@@ -416,6 +421,9 @@ parse_word(char **argv, int *i, const char *p, struct opts *o)
 		case 't':
 			o->extract = 1;
 			continue;
+		case 'P':
+			o->pretend = 1;
+			continue;
 		case 'I':
 			o->mode = MODE_ALIASES;
 			continue;
@@ -487,6 +495,14 @@ parse_args(int argc, char **argv, struct opts *o)
 		}
 		if (strcmp(p, "--authorize") == 0) {
 			o->authorize = 1;
+			continue;
+		}
+		if (strcmp(p, "--pretend") == 0) {
+			o->pretend = 1;
+			continue;
+		}
+		if (strcmp(p, "--read-envelope-from") == 0) {
+			o->readfrom = 1;
 			continue;
 		}
 		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
@@ -847,35 +863,93 @@ out:
 	return status;
 }
 
+/*
+ * -P, --pretend: the account as it would be used, in msmtp's format;
+ * how is conf_choose()'s.  Nothing is sent.
+ */
+static int
+run_pretend(const struct opts *o, const struct conf *conf,
+    struct account *a, int how, const char *fqdn, struct err *e)
+{
+	struct pretend	 p;
+	char		*from = NULL, *md;
+	int		 status;
+
+	memset(&p, 0, sizeof(p));
+	/* As msmtp: the password is had (and shown as <redacted>). */
+	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+		return -1;
+	/* A pattern is shown as written, as msmtp does. */
+	if (a->from != NULL && subst_wildcard(a->from) && !a->auto_from &&
+	    (o->from == NULL || !a->from_override))
+		from = xstrdup(a->from);
+	else {
+		md = msg_maildomain(a->maildomain);
+		status = submit_sender(a, o->from, md, &from, e);
+		free(md);
+		if (status == -1)
+			return -1;
+	}
+	p.conf = conf;
+	p.acct = a;
+	p.from = from;
+	p.domain = a->domain != NULL ? a->domain : fqdn;
+	p.chosen_by = how == 1 ? o->from : NULL;
+	p.fallback = how == 2;
+	p.extract = o->extract;
+	p.read_from = o->readfrom;
+	pretend_print(&p, stdout);
+	free(from);
+	return fflush(stdout) == 0 ? EX_OK : err_set(e, ERR_IO, "stdout: %s",
+	    strerror(errno));
+}
+
+/* domain (EHLO) with msmtp's %H, %C and %M replaced. */
+static int
+subst_domain(struct account *a, struct err *e)
+{
+	char	*d;
+
+	if (a->domain == NULL || strchr(a->domain, '%') == NULL)
+		return 0;
+	if ((d = subst_from(a->domain, e)) == NULL)
+		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': domain: "
+		    "%s", a->file, a->line, a->name, e->msg + 6);
+	free(a->domain);
+	a->domain = d;
+	return 0;
+}
+
 static int
 run(const struct opts *o, struct err *e)
 {
 	struct conf	 conf;
 	struct account	*a;
 	char		*fqdn = NULL;
-	int		 status = -1;
+	int		 status = -1, how, flags = 0;
 
 	if (o->mode == MODE_SMTP)
 		return run_smtp(o, e);
-	/* -C: the caller's file, read with the caller's rights only. */
-	if (o->conffile != NULL)
-		priv_revoke();
-	priv_hold();
 	/* Only a mode that may send needs the DKIM keys. */
-	status = conf_load(&conf, o->conffile != NULL ? o->conffile :
-	    POSTERN_CONF, o->mode == MODE_SEND || o->mode == MODE_QUEUE, e);
-	priv_drop();
-	if (status == -1)
+	if ((o->mode == MODE_SEND || o->mode == MODE_QUEUE) && !o->pretend)
+		flags |= USERCONF_KEYS;
+	if (o->pretend)
+		flags |= USERCONF_NOMKDIR;
+	if (userconf_load(&conf, o->conffile, flags, e) == -1)
 		return -1;
-	status = -1;
 	if (o->mode == MODE_ALIASES) {
 		status = run_newaliases(o, &conf, e);
 		goto out;
 	}
-	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
+	if ((a = conf_choose(&conf, o->account, o->from, &how, e)) == NULL ||
+	    subst_domain(a, e) == -1)
 		goto out;
-	log_setup(o->tag, a->syslog, a->logfile, a->logtime);
 	fqdn = util_fqdn();
+	if (o->pretend) {
+		status = run_pretend(o, &conf, a, how, fqdn, e);
+		goto out;
+	}
+	log_setup(o->tag, a->syslog, a->logfile, a->logtime);
 	switch (o->mode) {
 	case MODE_QUEUE:
 	case MODE_LIST:
@@ -884,8 +958,9 @@ run(const struct opts *o, struct err *e)
 		break;
 	default:
 		if (o->authorize) {
-			status = oauth2_authorize(a, o->conffile == NULL, stdin,
-			    stdout, e) == -1 ? -1 : EX_OK;
+			status = oauth2_authorize(a,
+			    conf.kind == CONF_SYSTEM, stdin, stdout, e) == -1 ?
+			    -1 : EX_OK;
 			break;
 		}
 		if (o->check) {
@@ -935,10 +1010,22 @@ main(int argc, char *argv[])
 			return EX_USAGE;
 		}
 	if (o.nrcpt == 0 && !o.check && !o.authorize && !o.extract &&
-	    (o.mode == MODE_SEND || o.mode == MODE_VERIFY)) {
+	    !o.pretend && (o.mode == MODE_SEND || o.mode == MODE_VERIFY)) {
 		log_warnx("no recipients specified");
 		free(o.fromcopy);
 		return EX_USAGE;
+	}
+	/* --read-envelope-from: the From field is -f, and may choose. */
+	if (o.readfrom && o.mode == MODE_SEND && !o.pretend && !o.check) {
+		char *f;
+
+		if (envfrom_read(STDIN_FILENO, &f, &e) == -1) {
+			log_warnx("%s", e.msg);
+			free(o.fromcopy);
+			return exit_status(e.cls);
+		}
+		from_opt(&o, f);
+		free(f);
 	}
 	if ((status = run(&o, &e)) == -1) {
 		log_warnx("%s", e.msg);

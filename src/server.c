@@ -817,13 +817,8 @@ server_run(const struct server_opts *o, struct err *e)
 	sv->o = o;
 	sv->dfd = -1;
 	sv->fqdn = util_fqdn();
-	/* as in the sendmail mode: -C is read with the caller's rights only */
-	if (o->conffile != NULL)
-		priv_revoke();
-	priv_hold();
-	rc = conf_load(&sv->conf, o->conffile != NULL ? o->conffile :
-	    POSTERN_CONF, 1, e);
-	priv_drop();
+	/* as in the sendmail mode (userconf.c): the same files, the same rights */
+	rc = userconf_load(&sv->conf, o->conffile, USERCONF_KEYS, e);
 	if (rc == -1) {
 		/* the client may retry once the administrator fixed it */
 		reply(sv, "421 4.3.5 Configuration error, try again later");

@@ -72,18 +72,13 @@ submit_sender(const struct account *a, const char *given,
 {
 	char	*q;
 
-	if (given != NULL && !a->from_override) {
+	if (given != NULL && !a->from_override && !a->auto_from)
 		log_debug("allow_from_override off: sender %s is ignored",
 		    given);
-		given = NULL;
-	}
-	if (given != NULL && *given == '\0')
-		*out = xstrdup("");
-	else if (given != NULL)
-		*out = xstrdup(given);
-	else if (a->from != NULL)
-		*out = xstrdup(a->from);
-	else
+	/* msmtp's order: auto_from, the one given, from (conf.c). */
+	if (conf_from(a, given, out, e) == -1)
+		return -1;
+	if (*out == NULL)
 		*out = default_sender(maildomain);
 	if (**out != '\0' && addr_valid_arg(*out, e) == -1)
 		return -1;

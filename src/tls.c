@@ -147,6 +147,28 @@ tls_client_cert(struct tls *t, const struct account *a, struct err *e)
 }
 
 /*
+ * tls_crl_file: the revocation lists of a PEM file; every certificate of
+ * the chain is then checked against them, and one whose issuer has no
+ * list there fails (X509_V_FLAG_CRL_CHECK_ALL), as with msmtp.
+ */
+static int
+tls_crl(struct tls *t, const struct account *a, struct err *e)
+{
+	X509_STORE	*st = SSL_CTX_get_cert_store(t->ctx);
+	X509_LOOKUP	*lk;
+
+	if (a->crl_file == NULL)
+		return 0;
+	if ((lk = X509_STORE_add_lookup(st, X509_LOOKUP_file())) == NULL ||
+	    X509_load_crl_file(lk, a->crl_file, X509_FILETYPE_PEM) < 1)
+		return err_set(e, ERR_CONFIG, "tls_crl_file %s: cannot load: "
+		    "%s", a->crl_file, ssl_errstr());
+	X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK |
+	    X509_V_FLAG_CRL_CHECK_ALL);
+	return 0;
+}
+
+/*
  * What the server certificate is checked against: the chain (system
  * directory or tls_trust_file) and the name, unless a fingerprint
  * replaces both or tls_certcheck is off.
@@ -172,7 +194,7 @@ tls_trust(struct tls *t, const struct account *a, struct err *e)
 		return err_set(e, ERR_CONFIG, "TLS: cannot use the system "
 		    "certificate directory %s: %s",
 		    X509_get_default_cert_dir(), ssl_errstr());
-	return 0;
+	return tls_crl(t, a, e);
 }
 
 static int
@@ -207,19 +229,27 @@ tls_setup(struct conn *c, const struct account *a, const char *host,
 	return 0;
 }
 
-/* The SHA-256 fingerprint of a certificate, as AB:CD:... */
+/* The fingerprint of len bytes (MD5, SHA-1, SHA-256), as AB:CD:... */
 static void
-cert_fpr(X509 *cert, char *buf, size_t size, unsigned char *md)
+cert_fprn(X509 *cert, int len, char *buf, size_t size, unsigned char *md)
 {
 	unsigned int	n = 0, i;
 	size_t		o = 0;
 
 	buf[0] = '\0';
-	if (X509_digest(cert, EVP_sha256(), md, &n) != 1)
+	if (X509_digest(cert, len == 16 ? EVP_md5() : len == 20 ?
+	    EVP_sha1() : EVP_sha256(), md, &n) != 1)
 		return;
 	for (i = 0; i < n && o + 4 <= size; i++)
 		o += (size_t)snprintf(buf + o, size - o, "%s%02X",
 		    i ? ":" : "", md[i]);
+}
+
+/* The SHA-256 fingerprint of a certificate. */
+static void
+cert_fpr(X509 *cert, char *buf, size_t size, unsigned char *md)
+{
+	cert_fprn(cert, 32, buf, size, md);
 }
 
 /* tls_fingerprint replaces the chain and name checks. */
@@ -235,12 +265,22 @@ check_fpr(struct conn *c, const struct account *a, struct err *e)
 	if ((cert = SSL_get1_peer_certificate(c->tls->ssl)) == NULL)
 		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server sent "
 		    "no certificate", c->peer);
-	cert_fpr(cert, got, sizeof(got), md);
-	X509_free(cert);
-	if (memcmp(md, a->fpr, sizeof(a->fpr)) != 0)
+	cert_fprn(cert, a->has_fpr, got, sizeof(got), md);
+	if (memcmp(md, a->fpr, (size_t)a->has_fpr) != 0) {
+		X509_free(cert);
 		return err_set(e, ERR_TLSPOLICY, "%s: TLS: the server "
-		    "certificate's SHA-256 fingerprint %s does not match "
-		    "tls_fingerprint", c->peer, got);
+		    "certificate's %s fingerprint %s does not match "
+		    "tls_fingerprint", c->peer, a->has_fpr == 16 ? "MD5" :
+		    a->has_fpr == 20 ? "SHA-1" : "SHA-256", got);
+	}
+	/* msmtp still takes these; say what to write instead. */
+	if (a->has_fpr != 32) {
+		cert_fpr(cert, got, sizeof(got), md);
+		log_warnx("warning: tls_fingerprint is %s, which is weak; "
+		    "write the SHA-256 one: %s", a->has_fpr == 16 ? "MD5" :
+		    "SHA-1", got);
+	}
+	X509_free(cert);
 	return 0;
 }
 

@@ -152,6 +152,13 @@ if [ "$SANITIZE" != 1 ] && [ "$VALGRIND" != 1 ]; then
 	count priv "$out"
 fi
 
+# Configuration as users have it (issue 14): msmtprc keys, --pretend,
+# the environment, password_file; the corpus against msmtp --pretend
+# (unshare -n).  Rows that mount (unshare -m) need root.
+$PY tests/config/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count config "$out"
+
 # Every option of the command line, one row each.
 $PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"

@@ -13,7 +13,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # lint: mandoc, shellcheck; check: Debian's python3 (the scripted server
 # and runner use its standard library only), openssl (test certificates),
 # valgrind; analyze: cppcheck, clang's scan-build; fuzz: clang with its
-# libFuzzer runtime; bench: msmtp, for comparison; tests/dkim: python3-dkim
+# libFuzzer runtime; bench and tests/config: msmtp, for comparison (its
+# --pretend output is what postern's must match; python3-cryptography
+# signs its certificate revocation lists); tests/dkim: python3-dkim
 # (dkimpy, the independent DKIM verifier; it brings python3-nacl for
 # Ed25519); tests/renegserver.py: python3-openssl (pyOpenSSL, since
 # Python's ssl module cannot ask for a TLS renegotiation); faketime, for
@@ -30,7 +32,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
 clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
-faketime libcurl4-openssl-dev libjson-c-dev"
+faketime libcurl4-openssl-dev libjson-c-dev python3-cryptography"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=

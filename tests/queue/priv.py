@@ -283,6 +283,150 @@ def run(work):
     # Issue 12: a victim and an attacker (tests/queue/attack.py).
     attack.run(sys.modules[__name__], work, bin_, etc, spool, conf, gid)
 
+    per_user(work, conf, gid, bin_, msg)
+
+
+USERPW = 'Own-user-pw-4Kd'
+
+
+def user_conf(path, port, extra='', password=True):
+    """A user's own ~/.msmtprc: their own smarthost credentials."""
+    with open(path, 'w') as f:
+        f.write(f'account default\nhost 127.0.0.1\nport {port}\ntls off\n'
+                f'auth plain\nauth_allow_plaintext on\nuser own\n'
+                + (f'password {USERPW}\n' if password else '') +
+                f'from {USER}@example.org\ntimeout 5\n{extra}')
+    os.chown(path, pwd.getpwnam(USER).pw_uid, -1)
+    os.chmod(path, 0o600)
+
+
+def per_user(work, conf, gid, bin_, msg):
+    """Issue 14: a user's own file against the setgid install.  The user's
+    home is a directory of the test (usermod -d): set-id, ~ is the
+    password database's home, not $HOME."""
+    uid = pwd.getpwnam(USER).pw_uid
+    home = os.path.join(work, 'uhome')
+    os.makedirs(home)
+    os.chown(home, uid, -1)
+    sh('usermod', '-d', home, USER)
+    rc_file = os.path.join(home, '.msmtprc')
+    spool = os.path.join(work, 'spool')
+    write_conf(conf, 1)
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
+
+    # ~/.msmtprc: the user's own server and password; the group is given up
+    # for good, so an eval line cannot read the system file either.
+    srv = Server(work, f'auth PLAIN\nuser own {USERPW}\ncap PIPELINING\n')
+    user_conf(rc_file, srv.port)
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg, cwd=home)
+    t = srv.stop()
+    leaks = leaked([('stderr', err), ('stdout', out)], [home])
+    result('~/.msmtprc is read, with its own password', rc == 0 and '* data' in t and
+           f'MAIL FROM:<{USER}@example.org>' in t and not leaks, f'{rc} {err} {t} {leaks}')
+    user_conf(rc_file, 1, f'eval cat {conf}\n')
+    rc, out, err = as_user([bin_, '-P'], cwd=home)
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('a user file drops the group: eval cannot read the system file',
+           rc == 78 and err == f'cat: {conf}: Permission denied\n'
+           f'postern: {rc_file}:11: eval: the command failed\n' and
+           not leaks, f'{rc} {err!r} {leaks}')
+
+    # The queue is the user's own: ~/.local/state/postern/queue, 0700.
+    before = sorted(os.listdir(spool))
+    with socket_closed() as port:
+        user_conf(rc_file, port)
+        rc, out, err = as_user([bin_, 'rcpt@example.net'], msg, cwd=home)
+    q = os.path.join(home, '.local', 'state', 'postern', 'queue')
+    qst = os.stat(q) if os.path.isdir(q) else None
+    files = os.listdir(q) if qst else []
+    leaks = leaked([('stderr', err), ('stdout', out)], [q])
+    result('the queue is the user\'s: ~/.local/state/postern/queue 0700',
+           rc == 0 and qst is not None and qst.st_uid == uid and
+           oct(qst.st_mode & 0o777) == '0o700' and len(files) == 2 and
+           sorted(os.listdir(spool)) == before and not leaks,
+           f'{rc} {err} {qst and oct(qst.st_mode)} {files} {os.listdir(spool)} {leaks}')
+    srv = Server(work, f'auth PLAIN\nuser own {USERPW}\ncap PIPELINING\n')
+    user_conf(rc_file, srv.port)
+    rc, out, err = as_user([bin_, '-qf'], cwd=home)
+    t = srv.stop()
+    result('the user\'s own postern -qf delivers it', rc == 0 and '* data' in t and
+           os.listdir(q) == [], f'{rc} {err} {os.listdir(q)}')
+
+    # XDG_CONFIG_HOME first; XDG_STATE_HOME for the queue.
+    xdg = os.path.join(home, 'xdg')
+    os.makedirs(os.path.join(xdg, 'postern'))
+    os.chown(xdg, uid, -1)
+    os.chown(os.path.join(xdg, 'postern'), uid, -1)
+    xconf = os.path.join(xdg, 'postern', 'config')
+    user_conf(xconf, 1, 'from xdg@example.org\n')
+    rc, out, err = as_user([bin_, '-P'], cwd=home,
+                           env_extra={'XDG_CONFIG_HOME': xdg, 'XDG_STATE_HOME': xdg})
+    result('$XDG_CONFIG_HOME/postern/config comes first',
+           rc == 0 and out.startswith(f'loaded user configuration file {xconf}\n') and
+           'from = xdg@example.org\n' in out and
+           f'queue_dir = {xdg}/postern/queue\n' in out, f'{rc} {err} {out[:200]}')
+    os.remove(xconf)
+
+    # The file must be the user's and no one else's to change; with a
+    # password, the user's alone to read.
+    os.chmod(rc_file, 0o620)
+    rc, out, err = as_user([bin_, '-P'], cwd=home)
+    result('a group-writable user file: 78', rc == 78 and err ==
+           f'postern: {rc_file}: writable by others (mode 620; chmod go-w it)\n', f'{rc} {err!r}')
+    os.chmod(rc_file, 0o640)
+    rc, out, err = as_user([bin_, '-P'], cwd=home)
+    result('a user file with a password readable by others: 78', rc == 78 and err ==
+           f'postern: {rc_file}: holds a password but is readable by others '
+           '(mode 640; chmod 600 it)\n', f'{rc} {err!r}')
+    os.chown(rc_file, 0, -1)
+    os.chmod(rc_file, 0o644)
+    rc, out, err = as_user([bin_, '-P'], cwd=home)
+    result('a user file owned by root: 78', rc == 78 and err ==
+           f'postern: {rc_file}: owned by uid 0, not by you (uid {uid})\n', f'{rc} {err!r}')
+    user_conf(rc_file, 1)
+
+    # user_config off in the system file: the user's file is not read.
+    write_conf(conf, 1, 'user_config off\n')
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
+    rc, out, err = as_user([bin_, '-v', '-P'], cwd=home)
+    leaks = leaked([('stderr', err), ('stdout', out)])
+    result('user_config off: the system file, not the user\'s',
+           rc == 0 and out.startswith(f'loaded system configuration file {conf}\n') and
+           err == f'-- {rc_file} is not read: {conf} says user_config off\n'
+           and 'password = <redacted>' in out and not leaks, f'{rc} {err!r} {out[:100]}')
+
+    # Set-id: every POSTERN_* is ignored, and -v says so once.
+    rc, out, err = as_user([bin_, '-v', '-P'], cwd='/', env_extra={
+        'POSTERN_HOST': 'evil.example', 'POSTERN_QUEUE_DIR': '/tmp'})
+    result('setgid: POSTERN_* ignored, said once with -v',
+           rc == 0 and 'host = 127.0.0.1\n' in out and err ==
+           f'-- {rc_file} is not read: {conf} says user_config off\n'
+           '-- postern runs set-id: the POSTERN_* environment variables are '
+           'ignored\n', f'{rc} {err!r}')
+
+    # eval in a system file root does not own, read with the group: refused.
+    write_conf(conf, 1, 'eval echo timeout 9\n')
+    os.chown(conf, uid, gid)
+    os.chmod(conf, 0o640)
+    rc, out, err = as_user([bin_, '-P'], cwd='/')
+    result('eval in a system file not owned by root: 78', rc == 78 and err ==
+           f'postern: {conf}:11: eval: refused in a system file that root does not own\n',
+           f'{rc} {err!r}')
+    os.chown(conf, 0, gid)
+
+    # The README's check command, for a user without a queue_dir (was 73).
+    os.remove(rc_file)
+    srv = Server(work, f'auth PLAIN\nuser own {USERPW}\ncap PIPELINING\n')
+    own = os.path.join(home, '.postern.conf')
+    user_conf(own, srv.port)
+    rc, out, err = as_user(['sh', '-c', f'printf "Subject: test\\n\\nhello\\n" | '
+                            f'{bin_} -v -C ~/.postern.conf me@example.com'], cwd=home)
+    t = srv.stop()
+    result('README: postern -v -C ~/.postern.conf me@example.com', rc == 0 and
+           '* data' in t, f'{rc} {err[-300:]}')
+
 
 def dkim(work, etc, conf, gid, bin_, msg):
     """A DKIM key root:GROUP 0640 beside the system configuration: the

@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import harness  # noqa: E402
 import leakcheck  # noqa: E402
 
-NS_ENV = 'POSTERN_SYSLOG_NS'
+NS_ENV = 'SYSLOG_TEST_NS'  # not POSTERN_*: those configure postern
 
 CONF = """account default
 host 127.0.0.1

@@ -49,10 +49,29 @@ static const struct {
 	{ "host \"x\n", "t.conf:1: unterminated quoted value" },
 	{ "host \"x\" y\n", "t.conf:1: text after the closing quote" },
 	{ "host x\r\n", "t.conf:1: carriage return in line" },
-	{ "\n\nprotocol lmtp\n", "t.conf:3: key 'protocol' is not supported "
-	    "by postern: postern speaks SMTP only, never LMTP" },
-	{ "eval echo host x\n", "t.conf:1: key 'eval' is not supported by "
-	    "postern: it runs a shell command" },
+	{ "\n\nprotocol lmtp\n", "t.conf:3: protocol lmtp is not supported "
+	    "by postern: LMTP hands mail to a local delivery agent, and "
+	    "postern only submits to a smarthost over SMTP" },
+	{ "protocol esmtp\n", "t.conf:1: protocol: invalid value 'esmtp'" },
+	{ "eval\n", "t.conf:1: eval needs a command" },
+	{ "eval false\n", "t.conf:1: eval: the command failed" },
+	{ "eval true\n", "t.conf:1: eval: the command printed nothing" },
+	{ "eval echo eval echo host x\n", "t.conf:1: eval: the command "
+	    "printed another eval line" },
+	{ "eval echo tls maybe\n", "t.conf:1: tls: invalid value 'maybe'" },
+	{ "eval printf 'host a\\r'\n", "t.conf:1: eval: the command printed "
+	    "a NUL or carriage return" },
+	{ "proxy_host 127.0.0.1\n", "t.conf:1: key 'proxy_host' is not "
+	    "supported by postern: SOCKS proxies are not supported, and "
+	    "ignoring one would send mail past it" },
+	{ "socket /run/x\n", "t.conf:1: key 'socket' is not supported by "
+	    "postern: local sockets are not supported, and ignoring one would "
+	    "send mail to host instead" },
+	{ "add_missing_date_header maybe\n",
+	    "t.conf:1: add_missing_date_header: invalid value 'maybe'" },
+	{ "tls_fingerprint 01:02:03\n", "t.conf:1: tls_fingerprint: not a "
+	    "SHA-256 fingerprint (32 hex bytes, as AB:CD:...; SHA-1's 20 and "
+	    "MD5's 16 are accepted too)" },
 	{ "queue maybe\n", "t.conf:1: queue: invalid value 'maybe'" },
 	{ "queue_retry_min 5x\n",
 	    "t.conf:1: queue_retry_min: invalid value '5x'" },
@@ -227,6 +246,48 @@ test_perms(void)
 	unlink(path);
 }
 
+/* The msmtp keys postern used to refuse, and the account choice. */
+static void
+test_msmtp(void)
+{
+	struct conf	 c;
+	struct err	 e;
+	struct account	*a;
+	int		 how;
+
+	CHECK(parse(&c, "eval echo host from-eval\nprotocol smtp\n"
+	    "auto_from on\nadd_missing_from_header off\n"
+	    "add_missing_date_header\ntls_fingerprint "
+	    "00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33\n"
+	    "tls_priorities NORMAL\ntls_crl_file /crl.pem\n", &e) == 0,
+	    "parse: %s", e.msg);
+	a = conf_account(&c, NULL, NULL, &e);
+	CHECK(a != NULL && strcmp(a->host, "from-eval") == 0 &&
+	    a->auto_from == 1 && a->set_from == MSG_OFF &&
+	    a->set_date == MSG_AUTO && a->has_fpr == 20 &&
+	    a->fpr[19] == 0x33 && strcmp(a->priorities, "NORMAL") == 0 &&
+	    strcmp(a->crl_file, "/crl.pem") == 0, "msmtp's keys");
+	conf_free(&c);
+
+	/* msmtp's order: file order, exact or pattern, then user+detail. */
+	CHECK(parse(&c, "account a\nhost a\nfrom *@example.org\n"
+	    "account b\nhost b\nfrom me@example.org\n"
+	    "account c\nhost c\nfrom you@example.net\n"
+	    "account default : c\n", &e) == 0, "parse: %s", e.msg);
+	a = conf_choose(&c, NULL, "me@example.org", &how, &e);
+	CHECK(a != NULL && strcmp(a->name, "a") == 0 && how == 1,
+	    "the first match wins, pattern or not");
+	a = conf_choose(&c, NULL, "You+lists@EXAMPLE.net", &how, &e);
+	CHECK(a != NULL && strcmp(a->name, "c") == 0 && how == 1,
+	    "user+detail matches user, any case");
+	a = conf_choose(&c, NULL, "me@example.com", &how, &e);
+	CHECK(a != NULL && strcmp(a->name, "default") == 0 && how == 2,
+	    "no match: the default");
+	a = conf_choose(&c, "b", "me@example.net", &how, &e);
+	CHECK(a != NULL && strcmp(a->name, "b") == 0 && how == 0, "-a wins");
+	conf_free(&c);
+}
+
 int
 main(void)
 {
@@ -235,5 +296,6 @@ main(void)
 	test_nul();
 	test_inherit();
 	test_defaults();
+	test_msmtp();
 	return t_done("t_conf");
 }
