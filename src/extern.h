@@ -532,6 +532,13 @@ int	 queue_list(const struct account *, FILE *, struct err *);
 int	 queue_admin(const struct account *, const char *, const char *,
 	    struct err *);
 
+/* --- the -qINTERVAL runner (interval.c) ---------------------------- */
+
+int	 interval_parse(const char *, long long *);
+int	 interval_stopping(void);
+int	 interval_run(struct conf *, const struct account *,
+	    const struct qsel *, const char *, long long, struct err *);
+
 /* --- privileges (priv.c) ------------------------------------------- */
 
 void	 priv_init(void);

@@ -207,11 +207,12 @@ log_tofile(const char *line)
 	if ((n = xasprintf(&out, "%s%s%s[%ld]: %s\n", when,
 	    when[0] != '\0' ? " " : "", lg.tag, (long)getpid(), line)) == -1)
 		return;
-	fd = open(lg.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOCTTY, 0600);
+	/* "-": standard error (msmtp's logfile -, the -qINTERVAL runner). */
+	fd = strcmp(lg.file, "-") == 0 ? STDERR_FILENO : open(lg.file,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd == -1 || write(fd, out, (size_t)n) != n)
 		log_warnx("logfile %s: %s", lg.file, strerror(errno));
-	if (fd != -1)
+	if (fd != -1 && fd != STDERR_FILENO)
 		close(fd);
 	free(out);
 }

@@ -44,6 +44,7 @@ enum delivery {
 struct opts {
 	enum mode	  mode;
 	struct qsel	  sel;		/* -qf, -qI, -qR, -qS */
+	long long	  interval;	/* -q30m: seconds; 0: one run */
 	enum errmode	  errmode;	/* -oe */
 	enum delivery	  delivery;	/* -od */
 	const char	 *admin;	/* "delete", "hold", "release" */
@@ -243,8 +244,8 @@ longopt(struct opts *o, const char *v)
 }
 
 /*
- * -q and its forms: -q, -q30m (the interval of a daemon that postern does
- * not have: accepted, ignored), -qf, -qIid, -qRrcpt, -qSsender.
+ * -q and its forms: -q, -q30m (a runner in the foreground every interval:
+ * interval.c), -qf, -qIid, -qRrcpt, -qSsender.
  */
 static void
 queue_opt(char **argv, int *i, const char *rest, struct opts *o)
@@ -265,11 +266,16 @@ queue_opt(char **argv, int *i, const char *rest, struct opts *o)
 	case 'S':
 		o->sel.sender = optval(argv, i, rest + 1, 'q');
 		break;
+	case '\0':
+		break;
 	default:
 		if (rest[strspn(rest, "0123456789smhdw")] != '\0') {
 			log_warnx("unknown option -q%s", rest);
 			usage();
 		}
+		if (interval_parse(rest, &o->interval) == -1)
+			bad_value('q', rest, "an interval such as 30m or 1h30m, "
+			    "above zero and at most a year");
 	}
 }
 
@@ -498,6 +504,13 @@ parse_args(int argc, char **argv, struct opts *o)
 	}
 	o->rcpts = argv + i;
 	o->nrcpt = argc - i;
+	/* A selector means "now", every time: a runner would spin on it. */
+	if (o->interval > 0 && (o->sel.force || o->sel.id != NULL ||
+	    o->sel.rcpt != NULL || o->sel.sender != NULL)) {
+		log_warnx("-q with an interval runs what is due: it takes no "
+		    "-qf, -qI, -qR or -qS");
+		usage();
+	}
 }
 
 /* "login@maildomain" for the user running postern. */
@@ -730,6 +743,9 @@ run_queue(const struct opts *o, struct conf *conf, struct account *a,
 {
 	switch (o->mode) {
 	case MODE_QUEUE:
+		if (o->interval > 0)
+			return interval_run(conf, a, &o->sel, fqdn, o->interval,
+			    e) == -1 ? -1 : EX_OK;
 		return queue_run(conf, a, &o->sel, fqdn, e) == -1 ? -1 : EX_OK;
 	case MODE_LIST:
 		return queue_list(a, stdout, e) == -1 ? -1 : EX_OK;

@@ -142,6 +142,12 @@ $PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count options "$out"
 
+# postern -qINTERVAL: the first run, the inotify wake-up, SIGTERM and
+# SIGINT obeyed after the current message, the log lines.
+$PY tests/runner/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count runner "$out"
+
 # The summary lines in syslog (a private /dev/log: unshare -m, root) and
 # the logfile, and no secret in any of them.
 $PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1

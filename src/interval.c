@@ -1,0 +1,252 @@
+/*
+ * postern -q30m: the long-running queue runner of a container or a
+ * systemd service, as nullmailer-send is.  It runs the queue at once and
+ * then every interval, in the foreground, and also as soon as a message
+ * is committed to the queue directory: a commit is a rename into the
+ * directory, so inotify's IN_MOVED_TO wakes it, and the run finds what is
+ * due.  Where inotify is missing or refused, the interval alone drives it.
+ *
+ * SIGTERM and SIGINT are blocked for the whole life of the loop and read
+ * from a signalfd while it waits, so no system call of a delivery is ever
+ * interrupted and no message is left half-handled: a signal that comes
+ * during a run is obeyed once the run is over (interval_stopping() lets
+ * the runner ask between messages), and the process exits 0.
+ */
+#include "config.h"
+
+#include <sys/types.h>
+#include <sys/inotify.h>
+#include <sys/signalfd.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "extern.h"
+
+#define INTERVAL_MAX	(366LL * 24 * 60 * 60)	/* a year */
+#define INTERVAL_GAPMS	1000	/* at least this between two wake-ups */
+
+/*
+ * A sendmail interval: numbers each followed by s, m, h, d or w ("1h30m");
+ * a number without a unit is minutes, as in sendmail.  0 and -1 when it is
+ * not one, or is zero or longer than a year.
+ */
+int
+interval_parse(const char *s, long long *secs)
+{
+	static const struct {
+		char		c;
+		long long	mult;
+	} units[] = {
+		{ 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 },
+		{ 'w', 7 * 86400 },
+	};
+	char		 num[16];
+	const char	*errstr;
+	long long	 n, total = 0;
+	size_t		 len, i;
+
+	if (*s == '\0')
+		return -1;
+	while (*s != '\0') {
+		if ((len = strspn(s, "0123456789")) == 0 ||
+		    len >= sizeof(num))
+			return -1;
+		memcpy(num, s, len);
+		num[len] = '\0';
+		n = strtonum(num, 0, INTERVAL_MAX, &errstr);
+		if (errstr != NULL)
+			return -1;
+		s += len;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (*s == units[i].c)
+				break;
+		if (i < sizeof(units) / sizeof(units[0])) {
+			n *= units[i].mult;
+			s++;
+		} else if (*s == '\0')
+			n *= 60;
+		else
+			return -1;
+		if (n > INTERVAL_MAX || (total += n) > INTERVAL_MAX)
+			return -1;
+	}
+	if (total == 0)
+		return -1;
+	*secs = total;
+	return 0;
+}
+
+static sigset_t	stopset;
+
+/* Whether SIGTERM or SIGINT waits to be obeyed (blocked meanwhile). */
+int
+interval_stopping(void)
+{
+	sigset_t	pend;
+	size_t		i;
+	static const int sigs[] = { SIGTERM, SIGINT };
+
+	if (sigpending(&pend) == -1)
+		return 0;
+	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigismember(&stopset, sigs[i]) &&
+		    sigismember(&pend, sigs[i]))
+			return 1;
+	return 0;
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec	ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
+/*
+ * The inotify descriptor watching dir for commits, or -1 (said once)
+ * where inotify cannot be had: the interval still drives the runs.
+ */
+static int
+watch(const char *dir)
+{
+	int	fd;
+
+	if ((fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) == -1) {
+		log_mail(LOG_WARNING, "inotify: %s: new messages wait for the "
+		    "next interval", strerror(errno));
+		return -1;
+	}
+	priv_hold();
+	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_ONLYDIR) == -1) {
+		priv_drop();
+		log_mail(LOG_WARNING, "inotify on %s: %s: new messages wait for "
+		    "the next interval", dir, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	priv_drop();
+	return fd;
+}
+
+/* Read every queued event; their names do not matter, the run decides. */
+static void
+drain(int fd)
+{
+	char	buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		continue;
+}
+
+/*
+ * Wait until the interval is due, a commit was seen (and a second has
+ * passed since the last run began), or a stop signal: 1 to run, 0 to stop.
+ */
+static int
+wait_next(int sfd, int ifd, long long due, long long last)
+{
+	struct pollfd		 pfd[2];
+	struct signalfd_siginfo	 si;
+	long long		 wake = due, now;
+	int			 woken = 0;
+
+	for (;;) {
+		now = now_ms();
+		if (woken)
+			wake = last + INTERVAL_GAPMS < due ?
+			    last + INTERVAL_GAPMS : due;
+		if (now >= wake)
+			return 1;
+		pfd[0].fd = sfd;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = ifd;
+		pfd[1].events = POLLIN;
+		if (poll(pfd, ifd == -1 ? 1 : 2, wake - now > INT_MAX ?
+		    INT_MAX : (int)(wake - now)) == -1 && errno != EINTR)
+			return 1;	/* cannot wait: run, then try again */
+		if (pfd[0].revents & POLLIN) {
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+				return 0;
+		}
+		if (ifd != -1 && (pfd[1].revents & POLLIN)) {
+			drain(ifd);
+			woken = 1;
+		}
+	}
+}
+
+/*
+ * postern -qINTERVAL: queue runs until SIGTERM or SIGINT.  An error of
+ * the first run ends it (a queue that cannot be read at all is a setup
+ * error); later ones are said and the loop goes on.
+ */
+int
+interval_run(struct conf *c, const struct account *a,
+    const struct qsel *sel, const char *fqdn, long long every,
+    struct err *e)
+{
+	struct signalfd_siginfo	 si;
+	sigset_t	 old;
+	const char	*dir = conf_queuedir(a);
+	long long	 due, last;
+	int		 sfd, ifd, first = 1, rc = 0;
+
+	sigemptyset(&stopset);
+	sigaddset(&stopset, SIGTERM);
+	sigaddset(&stopset, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &stopset, &old) == -1)
+		return err_set(e, ERR_OS, "sigprocmask: %s", strerror(errno));
+	if ((sfd = signalfd(-1, &stopset, SFD_NONBLOCK | SFD_CLOEXEC)) ==
+	    -1) {
+		err_set(e, ERR_OS, "signalfd: %s", strerror(errno));
+		(void)sigprocmask(SIG_SETMASK, &old, NULL);
+		return -1;
+	}
+	/* Every line, the runner's and each message's: logfile, else stderr. */
+	if (a->logfile == NULL)
+		log_setup(NULL, a->syslog, "-", a->logtime);
+	ifd = watch(dir);
+	log_mail(LOG_INFO, "running the queue %s every %llds%s", dir, every,
+	    ifd != -1 ? " and on each new message" : "");
+	due = now_ms() + every * 1000;
+	for (;;) {
+		if (interval_stopping())
+			break;
+		last = now_ms();
+		if (queue_run(c, a, sel, fqdn, e) == -1) {
+			if (first) {
+				rc = -1;
+				break;
+			}
+			log_mail(LOG_ERR, "queue run: %s", e->msg);
+		}
+		first = 0;
+		if (now_ms() >= due)
+			due = now_ms() + every * 1000;
+		if (!wait_next(sfd, ifd, due, last))
+			break;
+	}
+	if (rc == 0)
+		log_mail(LOG_INFO, "queue runner stopped by a signal");
+	if (ifd != -1)
+		close(ifd);
+	/* Taken, so that unblocking them does not kill us after all. */
+	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		continue;
+	close(sfd);
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
+}
