@@ -31,7 +31,8 @@ enum errclass {
 	ERR_PROTO,	/* 76: the server broke the protocol */
 	ERR_NOPERM,	/* 77: authentication refused */
 	ERR_CONFIG,	/* 78: configuration error */
-	ERR_TLSPOLICY	/* TLS policy not met: queued, or 69 with queue off */
+	ERR_TLSPOLICY,	/* TLS policy not met: queued, or 69 with queue off */
+	ERR_NOINPUT	/* 66: an input file is missing or unreadable */
 };
 
 #define ERR_MSGLEN	1024
@@ -531,6 +532,10 @@ int	 queue_run(struct conf *, const struct account *, const struct qsel *,
 int	 queue_list(const struct account *, FILE *, struct err *);
 int	 queue_admin(const struct account *, const char *, const char *,
 	    struct err *);
+
+/* --- importers of other programs' configurations (import.c) -------- */
+
+int	 import_run(const char *, char **, int, FILE *, struct err *);
 
 /* --- the -qINTERVAL runner (interval.c) ---------------------------- */
 

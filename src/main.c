@@ -32,7 +32,8 @@ enum mode {
 	MODE_SMTP,	/* -bs: SMTP on stdin/stdout */
 	MODE_VERIFY,	/* -bv: the recipients after aliases; nothing sent */
 	MODE_ALIASES,	/* -bi, -I, newaliases: check the aliases files */
-	MODE_ADMIN	/* --delete, --hold, --release */
+	MODE_ADMIN,	/* --delete, --hold, --release */
+	MODE_IMPORT	/* --import: another program's configuration */
 };
 
 /* -od: queue only, or try at once; with queue off both deliver now. */
@@ -48,6 +49,7 @@ struct opts {
 	enum errmode	  errmode;	/* -oe */
 	enum delivery	  delivery;	/* -od */
 	const char	 *admin;	/* "delete", "hold", "release" */
+	const char	 *import;	/* --import: the program */
 	const char	 *adminid;
 	const char	 *conffile;	/* -C */
 	const char	 *from;		/* -f, -r: the last one, no <> */
@@ -86,6 +88,7 @@ static const struct {
 	{ ERR_CONFIG, EX_CONFIG },
 	/* With the queue on, TLS policy failures are queued instead. */
 	{ ERR_TLSPOLICY, EX_UNAVAILABLE },
+	{ ERR_NOINPUT, EX_NOINPUT },
 };
 
 static int
@@ -116,14 +119,15 @@ help(void)
 {
 	printf(USAGE, getprogname());
 	printf("       %s --check [-a account] [-C file]\n"
+	    "       %s --import ssmtp|dma|nullmailer|msmtp [file ...]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
 	    "       %s --version | --help\n"
 	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
 	    "the queue (mailq),\n"
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
-	    "-q run the queue.  See postern(8).\n", getprogname(),
-	    getprogname(), getprogname());
+	    "-q run the queue, -q30m every 30 minutes.  See postern(8).\n",
+	    getprogname(), getprogname(), getprogname(), getprogname());
 	exit(EX_OK);
 }
 
@@ -494,6 +498,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->mode = MODE_ADMIN;
 			o->admin = p + 2;
 			o->adminid = optval(argv, &i, "", p[2]);
+			continue;
+		}
+		if (strcmp(p, "--import") == 0) {
+			o->mode = MODE_IMPORT;
+			if ((o->import = argv[++i]) == NULL) {
+				log_warnx("--import needs a program: ssmtp, "
+				    "dma, nullmailer or msmtp");
+				usage();
+			}
 			continue;
 		}
 		if (p[1] == '-') {
@@ -906,6 +919,12 @@ run(const struct opts *o, struct err *e)
 
 	if (o->mode == MODE_SMTP)
 		return run_smtp(o, e);
+	/* Other programs' files, read with the caller's rights only. */
+	if (o->mode == MODE_IMPORT) {
+		priv_revoke();
+		return import_run(o->import, o->rcpts, o->nrcpt, stdout, e) ==
+		    -1 ? -1 : EX_OK;
+	}
 	/* -C: the caller's file, read with the caller's rights only. */
 	if (o->conffile != NULL)
 		priv_revoke();
