@@ -257,8 +257,8 @@ emit(struct imp *im, const struct target *t)
 			    t->cert);
 	}
 	if (t->auth) {
-		kv(im, "auth", sasl_name(t->auth) != NULL && t->auth !=
-		    AUTH_ON ? sasl_name(t->auth) : "on");
+		kv(im, "auth", t->auth == AUTH_LOGIN ? "login" :
+		    t->auth == AUTH_CRAM_MD5 ? "cram-md5" : "on");
 		if (t->user != NULL)
 			kv(im, "user", t->user);
 		if (t->password != NULL) {
@@ -512,9 +512,9 @@ imp_ssmtp(struct imp *im, char **files, int nfiles, struct err *e)
 	put(&im->body, "account default\n");
 	if (ssmtp_conf(im, &conf, &t, &root, e) == -1)
 		goto fail;
-	if (t.tls || t.auth)
-		note(im, "ssmtp did not check the server's certificate; "
-		    "postern does.");
+	if (t.tls)
+		note(im, "postern checks the server's certificate, which "
+		    "ssmtp did not do by default.");
 	emit(im, &t);
 	emit_id(im, &t);
 	if (t.fixfrom) {
@@ -545,6 +545,25 @@ struct dma {
 	int		 securetransfer, starttls, opportunistic, insecure;
 	int		 nullclient;
 };
+
+/* "AB12..." (64 hex digits) as "AB:12:...". */
+static int
+dma_fpr(const char *v, char *out, size_t size)
+{
+	size_t	i, n = 0;
+
+	if (strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64 ||
+	    size < 96)
+		return -1;
+	for (i = 0; i < 64; i += 2) {
+		if (i > 0)
+			out[n++] = ':';
+		out[n++] = (char)toupper((unsigned char)v[i]);
+		out[n++] = (char)toupper((unsigned char)v[i + 1]);
+	}
+	out[n] = '\0';
+	return 0;
+}
 
 /* Whether word is one of dma.conf's keywords without a value. */
 static int
@@ -580,8 +599,9 @@ dma_conf(struct imp *im, struct lines *l, struct dma *d, struct err *e)
 		{ "FINGERPRINT", V(fingerprint) },
 #undef V
 	};
-	char	*line, *word, *val;
-	size_t	 i, k;
+	char		*line, *word, *val, fpr[128];
+	size_t		 i, k;
+	unsigned int	 port;
 
 	for (i = 0; i < l->n; i++) {
 		line = l->v[i];
@@ -598,6 +618,14 @@ dma_conf(struct imp *im, struct lines *l, struct dma *d, struct err *e)
 				break;
 		if (k < sizeof(w) / sizeof(w[0]) && *val != '\0') {
 			*(char **)(void *)((char *)d + w[k].off) = val;
+			if (strcmp(word, "PORT") == 0 &&
+			    port_of(val, &port, l, i, e) == -1)
+				return -1;
+			if (strcmp(word, "FINGERPRINT") == 0 &&
+			    dma_fpr(val, fpr, sizeof(fpr)) == -1)
+				return err_set(e, ERR_DATA, "%s:%zu: FINGERPRINT "
+				    "%s: expected 64 hex digits", l->path,
+				    i + 1, val);
 			continue;
 		}
 		if (*val == '\0' && strcmp(word, "SECURETRANSFER") == 0)
@@ -629,25 +657,6 @@ dma_conf(struct imp *im, struct lines *l, struct dma *d, struct err *e)
 			return err_set(e, ERR_DATA, "%s:%zu: %s: not a "
 			    "dma.conf setting", l->path, i + 1, word);
 	}
-	return 0;
-}
-
-/* "AB12..." (64 hex digits) as "AB:12:...". */
-static int
-dma_fpr(const char *v, char *out, size_t size)
-{
-	size_t	i, n = 0;
-
-	if (strlen(v) != 64 || strspn(v, "0123456789abcdefABCDEF") != 64 ||
-	    size < 96)
-		return -1;
-	for (i = 0; i < 64; i += 2) {
-		if (i > 0)
-			out[n++] = ':';
-		out[n++] = (char)toupper((unsigned char)v[i]);
-		out[n++] = (char)toupper((unsigned char)v[i + 1]);
-	}
-	out[n] = '\0';
 	return 0;
 }
 
@@ -760,22 +769,16 @@ imp_dma(struct imp *im, char **files, int nfiles, struct err *e)
 		goto fail;
 	put(&im->head, "# imported from dma: %s%s%s\n", conf.path,
 	    rc == 0 ? ", " : "", rc == 0 ? authpath : "");
-	if (d.smarthost == NULL)
-		note(im, "dma had no SMARTHOST: it delivered to each "
-		    "recipient's mail exchanger itself.  postern hands all "
-		    "mail to one smarthost: set host before using this.");
+	if (d.smarthost == NULL) {
+		err_set(e, ERR_DATA, "%s: no SMARTHOST: dma delivered to each "
+		    "recipient's mail exchanger itself, which postern never "
+		    "does; name the smarthost first", conf.path);
+		goto fail;
+	}
 	t.host = d.smarthost;
 	t.port = 25;
-	if (d.port != NULL) {
-		const char *errstr;
-
-		t.port = (unsigned int)strtonum(d.port, 1, 65535, &errstr);
-		if (errstr != NULL) {
-			err_set(e, ERR_DATA, "%s: PORT %s is %s", conf.path,
-			    d.port, errstr);
-			goto fail;
-		}
-	}
+	if (d.port != NULL)
+		t.port = (unsigned int)strtonum(d.port, 1, 65535, NULL);
 	t.tls = d.securetransfer;
 	t.starttls = d.securetransfer && d.starttls;
 	if (d.starttls && !d.securetransfer)
@@ -787,14 +790,9 @@ imp_dma(struct imp *im, char **files, int nfiles, struct err *e)
 	if (t.tls && d.fingerprint == NULL)
 		note(im, "dma did not check the server's certificate; "
 		    "postern does (tls_fingerprint pins one instead).");
-	if (d.fingerprint != NULL) {
-		if (dma_fpr(d.fingerprint, fpr, sizeof(fpr)) == -1) {
-			err_set(e, ERR_DATA, "%s: FINGERPRINT %s: expected "
-			    "64 hex digits", conf.path, d.fingerprint);
-			goto fail;
-		}
+	if (d.fingerprint != NULL &&
+	    dma_fpr(d.fingerprint, fpr, sizeof(fpr)) == 0)
 		t.fpr = fpr;
-	}
 	if (d.certfile != NULL)
 		t.cert = d.certfile;
 	if (rc == 0 && dma_auth(im, &auth, d.smarthost, &t, e) == -1)
@@ -1045,10 +1043,10 @@ imp_nullmailer(struct imp *im, char **files, int nfiles, struct err *e)
 	memset(&hosts, 0, sizeof(hosts));
 	if (nm_files_read(f, files, nfiles, e) == -1)
 		goto out;
-	put(&im->head, "# imported from nullmailer:");
-	for (k = 0; k < NM_NFILES; k++)
+	put(&im->head, "# imported from nullmailer: %s", f[0].path);
+	for (k = 1; k < NM_NFILES; k++)
 		if (f[k].path != NULL)
-			put(&im->head, " %s", f[k].path);
+			put(&im->head, ", %s", f[k].path);
 	put(&im->head, "\n");
 	put(&im->body, "account default\n");
 	r = xcalloc(f[0].n + 1, sizeof(*r));
@@ -1063,9 +1061,11 @@ imp_nullmailer(struct imp *im, char **files, int nfiles, struct err *e)
 	}
 	target_init(&id);
 	nm_identity(im, f, &id);
-	if (n == 0)
-		note(im, "%s names no SMTP remote: set host before using "
-		    "this.", f[0].path);
+	if (n == 0) {
+		err_set(e, ERR_DATA, "%s: no SMTP remote: postern hands all "
+		    "mail to an SMTP smarthost", f[0].path);
+		goto out;
+	}
 	for (alike = 1; alike < n && nm_alike(&r[0], &r[alike]); alike++)
 		continue;
 	if (alike == n && n > 1) {
@@ -1107,19 +1107,20 @@ out:
 /* --- msmtp ------------------------------------------------------------- */
 
 /*
- * The line as the parser takes it, alone in a "defaults" section: NULL,
- * or why not (the parser's message without its "file:line: ").
+ * The lines as the parser takes them, after the account lines seen so
+ * far (skel): NULL, or why not (the parser's message without its
+ * "file:line: ").
  */
 static const char *
-msmtp_refused(const char *line, struct err *e)
+msmtp_refused(const struct strbuf *skel, const char *line, struct err *e)
 {
 	struct conf	 c;
 	FILE		*fp;
-	char		*text;
+	char		*text, *p;
 	size_t		 n;
 	int		 rc;
 
-	n = xasprintf(&text, "defaults\n%s\n", line);
+	n = xasprintf(&text, "%s%s\n", skel->s != NULL ? skel->s : "", line);
 	if ((fp = fmemopen(text, n, "r")) == NULL) {
 		freezero(text, n);
 		err_set(e, ERR_OS, "fmemopen: %s", strerror(errno));
@@ -1128,9 +1129,13 @@ msmtp_refused(const char *line, struct err *e)
 	rc = conf_parse(&c, "msmtprc", fp, e);
 	fclose(fp);
 	freezero(text, n);
-	if (rc == -1)
-		return strncmp(e->msg, "msmtprc:2: ", 11) == 0 ? e->msg + 11 :
-		    e->msg;
+	if (rc == -1) {
+		p = e->msg;
+		if (strncmp(p, "msmtprc:", 8) == 0 && isdigit((unsigned
+		    char)p[8]) && (p = strstr(p, ": ")) != NULL)
+			return p + 2;
+		return e->msg;
+	}
 	conf_free(&c);
 	return NULL;
 }
@@ -1145,6 +1150,7 @@ imp_msmtp(struct imp *im, char **files, int nfiles, struct err *e)
 {
 	struct lines	 l;
 	struct err	 why;
+	struct strbuf	 skel;
 	struct stat	 st;
 	char		*home = getenv("HOME"), *path = NULL, *p;
 	const char	*refused;
@@ -1170,16 +1176,31 @@ imp_msmtp(struct imp *im, char **files, int nfiles, struct err *e)
 	note(im, "msmtp's default is tls off, postern's tls on: this keeps "
 	    "msmtp's, where the file does not say.");
 	put(&im->body, "defaults\ntls off\n\n");
+	memset(&skel, 0, sizeof(skel));
+	util_stradds(&skel, "defaults\n");
 	for (i = 0; i < l.n; i++) {
 		p = trim(l.v[i]);
 		n = strcspn(p, " \t");
-		if (*p == '\0' || *p == '#' || (n == 7 &&
-		    strncmp(p, "account", 7) == 0) || (n == 8 &&
-		    strncmp(p, "defaults", 8) == 0)) {
+		if (*p == '\0' || *p == '#') {
 			put(&im->body, "%s\n", l.v[i]);
 			continue;
 		}
-		if ((refused = msmtp_refused(p, &why)) != NULL) {
+		/* A section: it must fit with those before it. */
+		if ((n == 7 && strncmp(p, "account", 7) == 0) || (n == 8 &&
+		    strncmp(p, "defaults", 8) == 0)) {
+			if ((refused = msmtp_refused(&skel, p, &why)) != NULL) {
+				err_set(e, ERR_DATA, "%s:%zu: %s", path, i + 1,
+				    refused);
+				free(skel.s);
+				lines_free(&l);
+				free(path);
+				return -1;
+			}
+			put(&skel, "%s\n", p);
+			put(&im->body, "%s\n", l.v[i]);
+			continue;
+		}
+		if ((refused = msmtp_refused(&skel, p, &why)) != NULL) {
 			note(im, "line %zu: %s", i + 1, refused);
 			put(&im->body, "#%s\n", l.v[i]);
 			continue;
@@ -1188,6 +1209,7 @@ imp_msmtp(struct imp *im, char **files, int nfiles, struct err *e)
 			im->secret = 1;
 		put(&im->body, "%s\n", l.v[i]);
 	}
+	free(skel.s);
 	lines_free(&l);
 	free(path);
 	return 0;

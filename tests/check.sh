@@ -142,6 +142,12 @@ $PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count options "$out"
 
+# postern --import: ssmtp, dma, nullmailer and msmtp files turned into
+# postern.conf, each result loaded by postern (unshare: root).
+$PY tests/import/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count import "$out"
+
 # postern -qINTERVAL: the first run, the inotify wake-up, SIGTERM and
 # SIGINT obeyed after the current message, the log lines.
 $PY tests/runner/run.py --postern "$top/$BIN" > "$out" 2>&1
