@@ -236,6 +236,7 @@ int	 msg_write(int, const char *, size_t, struct err *);
 int	 msgbuf_put(struct msgbuf *, const char *, size_t, struct err *);
 int	 msgbuf_flush(struct msgbuf *, struct err *);
 int	 msg_tmpfile(struct err *);
+void	 msg_tmpdir(const char *);
 char	*msg_unfold(const char *, size_t, size_t *);
 
 /* --- MIME structure and the prepared file (mime.c) ------------------ */

@@ -943,6 +943,9 @@ run(const struct opts *o, struct err *e)
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
 	log_setup(o->tag, a->syslog, a->logfile, a->logtime);
+	/* With the queue on, postern writes in the queue directory only. */
+	if (a->queue)
+		msg_tmpdir(conf_queuedir(a));
 	fqdn = util_fqdn();
 	switch (o->mode) {
 	case MODE_QUEUE:
@@ -962,6 +965,7 @@ run(const struct opts *o, struct err *e)
 	}
 out:
 	log_setup(NULL, -1, NULL, NULL);	/* conf's strings go now */
+	msg_tmpdir(NULL);
 	free(fqdn);
 	conf_free(&conf);
 	return status;

@@ -18,6 +18,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,20 @@ msg_write(int fd, const char *p, size_t n, struct err *e)
 	return 0;
 }
 
+/* Where temporary files go: the queue directory, or NULL: $TMPDIR. */
+static const char *tmpspool;
+
+/*
+ * With the queue on, temporary files go into the queue directory, so
+ * that postern writes nowhere else (a read-only root with a queue
+ * volume); NULL puts them back in $TMPDIR.  dir must outlive its use.
+ */
+void
+msg_tmpdir(const char *dir)
+{
+	tmpspool = dir;
+}
+
 int
 msg_tmpfile(struct err *e)
 {
@@ -106,13 +121,31 @@ msg_tmpfile(struct err *e)
 	char		*path;
 	int		 fd;
 
-	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-		tmpdir = "/tmp";
-	xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
+	if ((tmpdir = tmpspool) != NULL) {
+		/* Nameless: nothing to remove after a crash. */
+		priv_hold();
+		fd = open(tmpdir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+		priv_drop();
+		if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
+		    errno != EINVAL))
+			return fd != -1 ? fd : err_set(e, ERR_CANTCREAT,
+			    "%s: a temporary file: %s", tmpdir,
+			    strerror(errno));
+		/* "tmp.": the queue run sweeps it after a crash. */
+		xasprintf(&path, "%s/tmp.postern.XXXXXX", tmpdir);
+	} else {
+		if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
+			tmpdir = "/tmp";
+		xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
+	}
+	if (tmpspool != NULL)
+		priv_hold();
 	if ((fd = mkstemp(path)) == -1)
 		err_set(e, ERR_CANTCREAT, "%s: %s", path, strerror(errno));
 	else
 		(void)unlink(path);
+	if (tmpspool != NULL)
+		priv_drop();
 	free(path);
 	return fd;
 }

@@ -351,6 +351,8 @@ cmd_mail(struct server *sv, const char *line)
 	}
 	sv->maildomain = msg_maildomain(sv->acct->maildomain);
 	sv->env.from = addr_qualify(from, sv->maildomain);
+	/* With the queue on, postern writes in the queue directory only. */
+	msg_tmpdir(sv->acct->queue ? conf_queuedir(sv->acct) : NULL);
 	/* The account's summary-line settings, as in the sendmail mode. */
 	log_setup(sv->o->tag, sv->acct->syslog, sv->acct->logfile,
 	    sv->acct->logtime);
