@@ -154,6 +154,12 @@ $PY tests/runner/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count runner "$out"
 
+# A read-only root (unshare -m, root): with the queue on postern writes
+# only in queue_dir, with it off only in $TMPDIR; the -q1h runner there.
+$PY tests/container/run.py --postern "$top/$BIN" > "$out" 2>&1
+cat "$out"
+count container "$out"
+
 # The summary lines in syslog (a private /dev/log: unshare -m, root) and
 # the logfile, and no secret in any of them.
 $PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1
