@@ -9,8 +9,9 @@
  * SIGTERM and SIGINT are blocked for the whole life of the loop and read
  * from a signalfd while it waits, so no system call of a delivery is ever
  * interrupted and no message is left half-handled: a signal that comes
- * during a run is obeyed once the run is over (interval_stopping() lets
- * the runner ask between messages), and the process exits 0.
+ * during a run is obeyed after the message being delivered (the runner
+ * asks interval_stopping() between messages; the others stay queued), and
+ * the process exits 0.
  */
 #include "config.h"
 

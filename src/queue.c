@@ -541,6 +541,9 @@ run_items(struct qctx *ctx, const struct qitem *it, size_t n, struct err *e)
 	for (i = 0; i < n; i++) {
 		if (ctx->deadline != 0 && time(NULL) >= ctx->deadline)
 			break;
+		/* postern -q30m was told to stop: the rest waits queued. */
+		if (interval_stopping())
+			break;
 		if (i > 0)
 			spool_crash("between-messages");
 		more = i + 1 < n && strcmp(it[i + 1].account,

@@ -11,10 +11,11 @@ or, where the server must be slow, a small sink of this file:
 - what is queued before the runner starts is delivered by its first run;
 - a message queued while `-q1h` runs is delivered within seconds: only the
   inotify wake-up can do that, the interval is an hour away;
-- SIGTERM and SIGINT stop it with exit 0, and a SIGTERM that comes while a
+- SIGTERM and SIGINT stop it with exit 0, and one that comes while a
   message is on the wire (the sink holds its reply to the final dot) is
-  obeyed after that message: delivered once, gone from the queue, nothing
-  left behind or locked (a second runner then finds the queue empty);
+  obeyed after that message: it is delivered once and gone from the queue,
+  the next one is not started and stays queued, unlocked, and a later
+  `postern -q` delivers it;
 - the log lines go to standard error without a logfile, to the logfile
   with one (and then not to standard error).
 
@@ -275,25 +276,37 @@ class SlowSink:
 
 
 def sigterm_mid_message(t, sig):
-    """The signal comes while the reply to "." is awaited: that message is
-    finished (delivered once, removed), then the runner exits 0."""
+    """Two messages queued; the signal comes while the reply to the first
+    one's "." is awaited.  That message is finished (delivered once,
+    removed), the second is not started and stays queued, unlocked, and the
+    runner exits 0.  A later run delivers the second."""
     sink = SlowSink()
     w = Work('sigterm', sink.port)
-    problems = w.start('1h')
-    problems += w.queue_only()
+    problems = w.queue_only() + w.queue_only()
+    problems += w.start('1h')
     if not sink.dot.wait(WAIT):
         problems.append('the message never reached the final dot')
     w.proc.send_signal(sig)
     problems += w.stop(sig)
     if sink.messages != 1:
         problems.append(f'{sink.messages} messages delivered, expected 1')
-    problems += w.left()
-    # Nothing locked or left: another run finds nothing, sends nothing.
+    files = sorted(os.listdir(w.queue))
+    if len(files) != 2 or not files[0].endswith('.env') or \
+            not files[1].endswith('.msg'):
+        problems.append(f'the queue holds {files}, expected one message')
+    for f in files:
+        with open(os.path.join(w.queue, f), 'rb') as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                problems.append(f'still locked: {f}')
+    # Nothing half-done: a later run delivers the rest, once.
     rc, out, err = w.postern(['-q'])
     if rc != 0 or out or err:
         problems.append(f'-q afterwards: {rc} {out!r} {err!r}')
-    if sink.messages != 1:
-        problems.append('delivered again afterwards')
+    if sink.messages != 2:
+        problems.append(f'{sink.messages} delivered in all, expected 2')
+    problems += w.left()
     sink.close()
     name = signal.Signals(sig).name
     t.report(f'{name.lower()}-mid-message', problems)
