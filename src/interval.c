@@ -6,18 +6,19 @@
  * directory, so inotify's IN_MOVED_TO wakes it, and the run finds what is
  * due.  Where inotify is missing or refused, the interval alone drives it.
  *
- * SIGTERM and SIGINT are blocked for the whole life of the loop and read
- * from a signalfd while it waits, so no system call of a delivery is ever
- * interrupted and no message is left half-handled: a signal that comes
- * during a run is obeyed after the message being delivered (the runner
- * asks interval_stopping() between messages; the others stay queued), and
- * the process exits 0.
+ * SIGTERM and SIGINT only set a flag (SA_RESTART; the code that talks to
+ * the network retries what a signal interrupts), so no message is left
+ * half-handled: a signal that comes during a run is obeyed after the
+ * message being delivered (the runner asks interval_stopping() between
+ * messages; the others stay queued), and the process exits 0.  While the
+ * loop waits they are unblocked only inside ppoll(), so none is missed.
+ * They are never blocked otherwise: a passwordeval command, and anything
+ * it leaves running, gets the usual signal mask.
  */
 #include "config.h"
 
 #include <sys/types.h>
 #include <sys/inotify.h>
-#include <sys/signalfd.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -86,23 +87,23 @@ interval_parse(const char *s, long long *secs)
 	return 0;
 }
 
-static sigset_t	stopset;
+/* The stop signal taken, 0 while none came (set by the handler). */
+static volatile sig_atomic_t	stopping;
 
-/* Whether SIGTERM or SIGINT waits to be obeyed (blocked meanwhile). */
+static void
+onstop(int sig)
+{
+	stopping = sig;
+}
+
+/*
+ * Whether SIGTERM or SIGINT came and waits to be obeyed: the runner asks
+ * between messages.  Always 0 outside postern -qINTERVAL.
+ */
 int
 interval_stopping(void)
 {
-	sigset_t	pend;
-	size_t		i;
-	static const int sigs[] = { SIGTERM, SIGINT };
-
-	if (sigpending(&pend) == -1)
-		return 0;
-	for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		if (sigismember(&stopset, sigs[i]) &&
-		    sigismember(&pend, sigs[i]))
-			return 1;
-	return 0;
+	return stopping != 0;
 }
 
 static long long
@@ -157,36 +158,41 @@ drain(int fd)
  * passed since the last run began), or a stop signal: 1 to run, 0 to stop.
  */
 static int
-wait_next(int sfd, int ifd, long long due, long long last)
+wait_next(const sigset_t *stopset, int ifd, long long due, long long last)
 {
-	struct pollfd		 pfd[2];
-	struct signalfd_siginfo	 si;
-	long long		 wake = due, now;
-	int			 woken = 0;
+	struct pollfd	 pfd;
+	struct timespec	 ts;
+	sigset_t	 old;
+	long long	 wake = due, now;
+	int		 woken = 0, rc = 1, n;
 
-	for (;;) {
+	if (sigprocmask(SIG_BLOCK, stopset, &old) == -1)
+		return 1;
+	while (!stopping) {
 		now = now_ms();
 		if (woken)
 			wake = last + INTERVAL_GAPMS < due ?
 			    last + INTERVAL_GAPMS : due;
 		if (now >= wake)
-			return 1;
-		pfd[0].fd = sfd;
-		pfd[0].events = POLLIN;
-		pfd[1].fd = ifd;
-		pfd[1].events = POLLIN;
-		if (poll(pfd, ifd == -1 ? 1 : 2, wake - now > INT_MAX ?
-		    INT_MAX : (int)(wake - now)) == -1 && errno != EINTR)
-			return 1;	/* cannot wait: run, then try again */
-		if (pfd[0].revents & POLLIN) {
-			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-				return 0;
-		}
-		if (ifd != -1 && (pfd[1].revents & POLLIN)) {
+			break;
+		ts.tv_sec = (wake - now) / 1000;
+		ts.tv_nsec = (wake - now) % 1000 * 1000000;
+		pfd.fd = ifd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		/* The stop signals are let in here only, atomically. */
+		n = ppoll(&pfd, ifd == -1 ? 0 : 1, &ts, &old);
+		if (n == -1 && errno != EINTR)
+			break;		/* cannot wait: run, then try again */
+		if (n > 0 && (pfd.revents & POLLIN)) {
 			drain(ifd);
 			woken = 1;
 		}
 	}
+	if (stopping)
+		rc = 0;
+	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	return rc;
 }
 
 /*
@@ -199,23 +205,22 @@ interval_run(struct conf *c, const struct account *a,
     const struct qsel *sel, const char *fqdn, long long every,
     struct err *e)
 {
-	struct signalfd_siginfo	 si;
-	sigset_t	 old;
+	struct sigaction sa, oterm, oint;
+	sigset_t	 stopset;
 	const char	*dir = conf_queuedir(a);
 	long long	 due, last;
-	int		 sfd, ifd, first = 1, rc = 0;
+	int		 ifd, first = 1, rc = 0;
 
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &stopset, &old) == -1)
-		return err_set(e, ERR_OS, "sigprocmask: %s", strerror(errno));
-	if ((sfd = signalfd(-1, &stopset, SFD_NONBLOCK | SFD_CLOEXEC)) ==
-	    -1) {
-		err_set(e, ERR_OS, "signalfd: %s", strerror(errno));
-		(void)sigprocmask(SIG_SETMASK, &old, NULL);
-		return -1;
-	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = onstop;
+	sa.sa_mask = stopset;
+	sa.sa_flags = SA_RESTART;
+	if (sigaction(SIGTERM, &sa, &oterm) == -1 ||
+	    sigaction(SIGINT, &sa, &oint) == -1)
+		return err_set(e, ERR_OS, "sigaction: %s", strerror(errno));
 	/* Every line, the runner's and each message's: logfile, else stderr. */
 	if (a->logfile == NULL)
 		log_setup(NULL, a->syslog, "-", a->logtime);
@@ -237,17 +242,14 @@ interval_run(struct conf *c, const struct account *a,
 		first = 0;
 		if (now_ms() >= due)
 			due = now_ms() + every * 1000;
-		if (!wait_next(sfd, ifd, due, last))
+		if (!wait_next(&stopset, ifd, due, last))
 			break;
 	}
 	if (rc == 0)
 		log_mail(LOG_INFO, "queue runner stopped by a signal");
 	if (ifd != -1)
 		close(ifd);
-	/* Taken, so that unblocking them does not kill us after all. */
-	while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		continue;
-	close(sfd);
-	(void)sigprocmask(SIG_SETMASK, &old, NULL);
+	(void)sigaction(SIGTERM, &oterm, NULL);
+	(void)sigaction(SIGINT, &oint, NULL);
 	return rc;
 }
