@@ -149,12 +149,8 @@ put(struct strbuf *b, const char *fmt, ...)
 	int	 n;
 
 	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
+	n = xvasprintf(&s, fmt, ap);
 	va_end(ap);
-	if (n == -1) {
-		perror("vasprintf");
-		exit(71);
-	}
 	util_stradd(b, s, (size_t)n);
 	freezero(s, (size_t)n);
 }
@@ -172,10 +168,7 @@ note(struct imp *im, const char *fmt, ...)
 	size_t	 n, w;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) == -1) {
-		perror("vasprintf");
-		exit(71);
-	}
+	(void)xvasprintf(&s, fmt, ap);
 	va_end(ap);
 	for (p = s; *p != '\0'; p += n) {
 		p += strspn(p, " ");
