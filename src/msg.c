@@ -114,39 +114,53 @@ msg_tmpdir(const char *dir)
 	tmpspool = dir;
 }
 
+/* An unlinked temporary file in dir ("tmp." names there are swept). */
+static int
+tmp_in(const char *dir, const char *name, int spool)
+{
+	char	*path;
+	int	 fd, saved;
+
+	if (spool) {
+		/* Nameless: nothing to remove after a crash. */
+		priv_hold();
+		fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+		priv_drop();
+		if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
+		    errno != EINVAL))
+			return fd;
+	}
+	xasprintf(&path, "%s/%s", dir, name);
+	if (spool)
+		priv_hold();
+	if ((fd = mkstemp(path)) != -1)
+		(void)unlink(path);
+	saved = errno;
+	if (spool)
+		priv_drop();
+	free(path);
+	errno = saved;
+	return fd;
+}
+
 int
 msg_tmpfile(struct err *e)
 {
 	const char	*tmpdir;
-	char		*path;
 	int		 fd;
 
-	if ((tmpdir = tmpspool) != NULL) {
-		/* Nameless: nothing to remove after a crash. */
-		priv_hold();
-		fd = open(tmpdir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-		priv_drop();
-		if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
-		    errno != EINVAL))
-			return fd != -1 ? fd : err_set(e, ERR_CANTCREAT,
-			    "%s: a temporary file: %s", tmpdir,
-			    strerror(errno));
-		/* "tmp.": the queue run sweeps it after a crash. */
-		xasprintf(&path, "%s/tmp.postern.XXXXXX", tmpdir);
-	} else {
-		if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-			tmpdir = "/tmp";
-		xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
-	}
-	if (tmpspool != NULL)
-		priv_hold();
-	if ((fd = mkstemp(path)) == -1)
-		err_set(e, ERR_CANTCREAT, "%s: %s", path, strerror(errno));
-	else
-		(void)unlink(path);
-	if (tmpspool != NULL)
-		priv_drop();
-	free(path);
+	/*
+	 * A queue directory that cannot take it is said by the spool
+	 * operations that follow (73, or 451 for -bs): $TMPDIR meanwhile.
+	 */
+	if (tmpspool != NULL &&
+	    (fd = tmp_in(tmpspool, "tmp.postern.XXXXXX", 1)) != -1)
+		return fd;
+	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
+		tmpdir = "/tmp";
+	if ((fd = tmp_in(tmpdir, "postern.XXXXXX", 0)) == -1)
+		err_set(e, ERR_CANTCREAT, "%s: a temporary file: %s", tmpdir,
+		    strerror(errno));
 	return fd;
 }
 
