@@ -42,7 +42,6 @@ struct imp {
 	struct strbuf	 head;
 	struct strbuf	 body;
 	int		 secret;	/* a password was copied */
-	int		 defined;	/* "account default" was written */
 };
 
 /* What one program's settings come to, written by emit(). */
@@ -214,9 +213,9 @@ kvnum(struct imp *im, const char *key, unsigned int v)
 }
 
 /*
- * The connection settings of t as postern keys.  A password over a connection that
- * is not encrypted is not something postern does: STARTTLS is asked for
- * instead, said in a comment.
+ * The connection settings of t as postern keys.  A password over a
+ * connection that is not encrypted is not something postern does:
+ * STARTTLS is asked for instead, said in a comment.
  */
 static void
 emit(struct imp *im, const struct target *t)
@@ -427,7 +426,7 @@ ssmtp_revaliases(struct imp *im, struct lines *l, const struct target *def,
     struct err *e)
 {
 	char		*line, *user, *addr, *hub, *port, name[64];
-	size_t		 i;
+	size_t		 i, k;
 	unsigned int	 p = 0;
 
 	for (i = 0; i < l->n; i++) {
@@ -439,18 +438,26 @@ ssmtp_revaliases(struct imp *im, struct lines *l, const struct target *def,
 		addr = strsep(&line, ":");
 		hub = strsep(&line, ":");
 		port = line;
-		if (addr == NULL || *trim(user) == '\0' || *trim(addr) == '\0')
+		if (addr == NULL || *(user = trim(user)) == '\0' ||
+		    *(addr = trim(addr)) == '\0')
 			return err_set(e, ERR_DATA, "%s:%zu: expected "
 			    "login:address[:mailhub[:port]]", l->path, i + 1);
+		if (hub != NULL)
+			hub = trim(hub);
 		if (port != NULL && port_of(trim(port), &p, l, i, e) == -1)
 			return -1;
 		acct_name(name, sizeof(name), "revalias_", user);
+		for (k = 0; k < i; k++)
+			if (strcmp(trim(l->v[k]), user) == 0)
+				return err_set(e, ERR_DATA, "%s:%zu: a second "
+				    "line for %s (the first is line %zu)",
+				    l->path, i + 1, user, k + 1);
 		put(&im->body, "\n");
 		note(im, "revaliases line %zu: mail from the local user %s "
 		    "went out from %s%s%s.  postern takes this account for "
 		    "envelope sender %s, or with -a %s; to make it %s's own, "
 		    "give %s a per-user file with \"from %s\" (postern(8)).",
-		    i + 1, user, addr, hub != NULL && *trim(hub) != '\0' ?
+		    i + 1, user, addr, hub != NULL && *hub != '\0' ?
 		    " through " : "", hub != NULL ? hub : "", addr, name, user,
 		    user, addr);
 		put(&im->body, "account %s : default\n", name);
@@ -900,23 +907,22 @@ nm_remote(struct imp *im, char *line, const struct lines *l, size_t i,
 	return 0;
 }
 
+static int
+same(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
 /* The same settings but the host: one account's failover list. */
 static int
 nm_alike(const struct target *a, const struct target *b)
 {
-	const char *const *sa = (const char *const *)&a->user;
-	const char *const *sb = (const char *const *)&b->user;
-	size_t	i, n = (offsetof(struct target, aliases) -
-		    offsetof(struct target, user)) / sizeof(char *) + 1;
-
-	if (a->port != b->port || a->tls != b->tls || a->starttls !=
-	    b->starttls || a->certcheck != b->certcheck || a->auth != b->auth)
-		return 0;
-	for (i = 0; i < n; i++)
-		if ((sa[i] == NULL) != (sb[i] == NULL) || (sa[i] != NULL &&
-		    strcmp(sa[i], sb[i]) != 0))
-			return 0;
-	return 1;
+	return a->port == b->port && a->tls == b->tls &&
+	    a->starttls == b->starttls && a->certcheck == b->certcheck &&
+	    a->auth == b->auth && same(a->user, b->user) &&
+	    same(a->password, b->password) && same(a->trust, b->trust) &&
+	    same(a->cert, b->cert) && same(a->key, b->key) &&
+	    same(a->source, b->source);
 }
 
 /* The first line of a control file, trimmed; NULL when empty. */
