@@ -21,7 +21,6 @@
 #include <sys/inotify.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -114,7 +113,6 @@ now_ms(void)
 	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
-
 
 /*
  * The inotify descriptor watching dir for commits, or -1 (said once)
