@@ -4,7 +4,10 @@
  * then every interval, in the foreground, and also as soon as a message
  * is committed to the queue directory: a commit is a rename into the
  * directory, so inotify's IN_MOVED_TO wakes it, and the run finds what is
- * due.  Where inotify is missing or refused, the interval alone drives it.
+ * due.  The submission still holds the message's lock then (a run skips a
+ * locked message), and gives it up when it closes the file it wrote: so
+ * IN_CLOSE_WRITE wakes it too.  Where inotify is missing or refused, the
+ * interval alone drives it.
  *
  * SIGTERM and SIGINT only set a flag (SA_RESTART; the code that talks to
  * the network retries what a signal interrupts), so no message is left
@@ -33,7 +36,7 @@
 #include "extern.h"
 
 #define INTERVAL_MAX	(366LL * 24 * 60 * 60)	/* a year */
-#define INTERVAL_GAPMS	1000	/* at least this between two wake-ups */
+#define INTERVAL_GAPMS	250	/* at least this between two wake-ups */
 
 /*
  * A sendmail interval: numbers each followed by s, m, h, d or w ("1h30m");
@@ -129,7 +132,8 @@ watch(const char *dir)
 		return -1;
 	}
 	priv_hold();
-	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_ONLYDIR) == -1) {
+	if (inotify_add_watch(fd, dir, IN_MOVED_TO | IN_CLOSE_WRITE |
+	    IN_ONLYDIR) == -1) {
 		priv_drop();
 		log_mail(LOG_WARNING, "inotify on %s: %s: new messages wait for "
 		    "the next interval", dir, strerror(errno));
@@ -152,7 +156,7 @@ drain(int fd)
 }
 
 /*
- * Wait until the interval is due, a commit was seen (and a second has
+ * Wait until the interval is due, a commit was seen (and INTERVAL_GAPMS have
  * passed since the last run began), or a stop signal: 1 to run, 0 to stop.
  */
 static int

@@ -195,13 +195,16 @@ def inotify_wakes(t):
     srv = harness.Server('', tmp, harness.certs())
     w = Work('inotify', srv.port)
     problems = w.start('1h')
-    time.sleep(0.3)         # the first run, over an empty queue, is done
+    # Long after the first run: the wake-up is at once, while the
+    # submission still holds its lock on the message.
+    time.sleep(1.5)
     t0 = time.monotonic()
     problems += w.queue_only()
     problems += w.until(lambda: srv.data(1) is not None and
                         not os.listdir(w.queue), 'not delivered', limit=5)
     took = time.monotonic() - t0
     # A second one, to show the runner keeps watching after a run.
+    time.sleep(1.5)
     problems += w.queue_only()
     problems += w.until(lambda: srv.data(2) is not None and
                         not os.listdir(w.queue), 'second not delivered', limit=5)
