@@ -18,7 +18,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,70 +97,6 @@ msg_write(int fd, const char *p, size_t n, struct err *e)
 		n -= (size_t)k;
 	}
 	return 0;
-}
-
-/* Where temporary files go: the queue directory, or NULL: $TMPDIR. */
-static const char *tmpspool;
-
-/*
- * With the queue on, temporary files go into the queue directory, so
- * that postern writes nowhere else (a read-only root with a queue
- * volume); NULL puts them back in $TMPDIR.  dir must outlive its use.
- */
-void
-msg_tmpdir(const char *dir)
-{
-	tmpspool = dir;
-}
-
-/* An unlinked temporary file in dir ("tmp." names there are swept). */
-static int
-tmp_in(const char *dir, const char *name, int spool)
-{
-	char	*path;
-	int	 fd, saved;
-
-	if (spool) {
-		/* Nameless: nothing to remove after a crash. */
-		priv_hold();
-		fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
-		priv_drop();
-		if (fd != -1 || (errno != EOPNOTSUPP && errno != EISDIR &&
-		    errno != EINVAL))
-			return fd;
-	}
-	xasprintf(&path, "%s/%s", dir, name);
-	if (spool)
-		priv_hold();
-	if ((fd = mkstemp(path)) != -1)
-		(void)unlink(path);
-	saved = errno;
-	if (spool)
-		priv_drop();
-	free(path);
-	errno = saved;
-	return fd;
-}
-
-int
-msg_tmpfile(struct err *e)
-{
-	const char	*tmpdir;
-	int		 fd;
-
-	/*
-	 * A queue directory that cannot take it is said by the spool
-	 * operations that follow (73, or 451 for -bs): $TMPDIR meanwhile.
-	 */
-	if (tmpspool != NULL &&
-	    (fd = tmp_in(tmpspool, "tmp.postern.XXXXXX", 1)) != -1)
-		return fd;
-	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-		tmpdir = "/tmp";
-	if ((fd = tmp_in(tmpdir, "postern.XXXXXX", 0)) == -1)
-		err_set(e, ERR_CANTCREAT, "%s: a temporary file: %s", tmpdir,
-		    strerror(errno));
-	return fd;
 }
 
 /* --- reading standard input ------------------------------------------ */
@@ -1234,7 +1169,7 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 	r->lineno = 1;
 	r->inhdr = 1;
 	r->body.utf8 = 1;
-	if ((r->out.fd = msg_tmpfile(e)) == -1)
+	if ((r->out.fd = scratch_open(e)) == -1)
 		goto out;
 	if (read_input(r, fd, e) == -1 ||
 	    fixup(&r->h, opts, &r->body, m, e) == -1)

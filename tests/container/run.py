@@ -13,8 +13,10 @@ may be written.  Nothing outside the namespace changes.
   and leave the queue empty: a temporary file anywhere else would fail.
 - queue-off: nothing but $TMPDIR (a tmpfs) is writable; postern must
   deliver and leave $TMPDIR empty.
-- queue-on-bs: the same as queue-on through -bs (its DATA goes through a
-  temporary file of its own).
+- queue-on-bs: the same through -bs, except that $TMPDIR is a tmpfs too:
+  -bs keeps the bytes of DATA, the client's own, in $TMPDIR until the
+  message is prepared (main's scratch.c, issue 12); nothing may be left
+  there.
 - queue-on-downgrade: an 8-bit message to a server without 8BITMIME,
   queued (-odq) and delivered by `postern -q`: the quoted-printable copy
   made at delivery is a temporary file too.
@@ -78,7 +80,7 @@ def inside(spec):
     readonly_root()
     if row != 'queue-off':
         tmpfs(queue)
-    else:
+    if row in ('queue-off', 'queue-on-bs'):
         tmpfs(tmp)
     conf = os.path.join(work, 'postern.conf')
     env = dict(os.environ, TZ='UTC', LC_ALL='C', HOME=work, TMPDIR=tmp)
