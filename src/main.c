@@ -64,6 +64,7 @@ struct opts {
 	int		  verbose;	/* -v */
 	int		  ignoredots;	/* -i, -oi, -O IgnoreDots */
 	int		  check;	/* --check */
+	int		  authorize;	/* --authorize */
 	int		  extract;	/* -t */
 	char		**rcpts;
 	int		  nrcpt;
@@ -119,6 +120,7 @@ help(void)
 {
 	printf(USAGE, getprogname());
 	printf("       %s --check [-a account] [-C file]\n"
+	    "       %s --authorize [-a account] [-C file]\n"
 	    "       %s --import ssmtp|dma|nullmailer|msmtp [file ...]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
 	    "       %s --version | --help\n"
@@ -127,7 +129,8 @@ help(void)
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
 	    "-q run the queue, -q30m every 30 minutes.  See postern(8).\n",
-	    getprogname(), getprogname(), getprogname(), getprogname());
+	    getprogname(), getprogname(), getprogname(), getprogname(),
+	    getprogname());
 	exit(EX_OK);
 }
 
@@ -491,6 +494,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			help();
 		if (strcmp(p, "--check") == 0) {
 			o->check = 1;
+			continue;
+		}
+		if (strcmp(p, "--authorize") == 0) {
+			o->authorize = 1;
 			continue;
 		}
 		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
@@ -912,9 +919,21 @@ run(const struct opts *o, struct err *e)
 		status = run_queue(o, &conf, a, fqdn, e);
 		break;
 	default:
+		if (o->authorize) {
+			status = oauth2_authorize(a, o->conffile == NULL, stdin,
+			    stdout, e) == -1 ? -1 : EX_OK;
+			break;
+		}
 		if (o->check) {
 			if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
 				break;
+			if (oauth2_enabled(a)) {
+				if (oauth2_token(a, OAUTH2_REFRESH, e) == -1)
+					break;
+				printf("OAuth2: access token refreshed at %s, "
+				    "valid for %lld s\n", a->oauth2_token_url,
+				    a->oauth2_expires - (long long)time(NULL));
+			}
 			status = smtp_check(a, a->domain != NULL ? a->domain :
 			    fqdn, stdout, e) == -1 ? -1 : EX_OK;
 		} else
@@ -951,7 +970,7 @@ main(int argc, char *argv[])
 			free(o.fromcopy);
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0 && !o.check && !o.extract &&
+	if (o.nrcpt == 0 && !o.check && !o.authorize && !o.extract &&
 	    (o.mode == MODE_SEND || o.mode == MODE_VERIFY)) {
 		log_warnx("no recipients specified");
 		free(o.fromcopy);
