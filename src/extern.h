@@ -31,7 +31,8 @@ enum errclass {
 	ERR_PROTO,	/* 76: the server broke the protocol */
 	ERR_NOPERM,	/* 77: authentication refused */
 	ERR_CONFIG,	/* 78: configuration error */
-	ERR_TLSPOLICY	/* TLS policy not met: queued, or 69 with queue off */
+	ERR_TLSPOLICY,	/* TLS policy not met: queued, or 69 with queue off */
+	ERR_NOINPUT	/* 66: an input file is missing or unreadable */
 };
 
 #define ERR_MSGLEN	1024
@@ -670,6 +671,7 @@ char	*dsn_make(const struct qent *, int, const char *, const char *, time_t,
 	    int, size_t *);
 
 /* Submission, delivery, runs, mailq (queue.c). */
+int	 queue_writable(const struct account *, struct err *);
 int	 queue_open(struct qsub *, const struct account *, struct err *);
 int	 queue_submit(struct qsub *, struct conf *, const struct account *,
 	    struct envelope *, const struct msg *, enum errmode, const char *,
@@ -680,6 +682,17 @@ int	 queue_run(struct conf *, const struct account *, const struct qsel *,
 int	 queue_list(const struct account *, FILE *, struct err *);
 int	 queue_admin(const struct account *, const char *, const char *,
 	    struct err *);
+
+/* --- importers of other programs' configurations (import.c) -------- */
+
+int	 import_run(const char *, char **, int, FILE *, struct err *);
+
+/* --- the -qINTERVAL runner (interval.c) ---------------------------- */
+
+int	 interval_parse(const char *, long long *);
+int	 interval_stopping(void);
+int	 interval_run(struct conf *, const struct account *,
+	    const struct qsel *, const char *, long long, struct err *);
 
 /* --- privileges (priv.c) ------------------------------------------- */
 
@@ -801,6 +814,8 @@ void	*xreallocarray(void *, size_t, size_t);
 char	*xstrdup(const char *);
 int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
+int	 xvasprintf(char **, const char *, va_list)
+	    __attribute__((format(printf, 2, 0)));
 char	*util_fqdn(void);
 int	 util_has8bit(const char *, size_t);
 int	 util_writeall(int, const void *, size_t);

@@ -337,7 +337,7 @@ log_tofile(const char *line)
 	if ((n = xasprintf(&out, "%s%s%s[%ld]: %s\n", when,
 	    when[0] != '\0' ? " " : "", lg.tag, (long)getpid(), line)) == -1)
 		return;
-	/* "logfile -": standard error (msmtp's is standard output). */
+	/* "-": standard error (msmtp's logfile -, the -qINTERVAL runner). */
 	if (strcmp(lg.file, "-") == 0)
 		fd = STDERR_FILENO;
 	else if (priv_shared())

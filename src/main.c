@@ -33,7 +33,8 @@ enum mode {
 	MODE_SMTP,	/* -bs: SMTP on stdin/stdout */
 	MODE_VERIFY,	/* -bv: the recipients after aliases; nothing sent */
 	MODE_ALIASES,	/* -bi, -I, newaliases: check the aliases files */
-	MODE_ADMIN	/* --delete, --hold, --release */
+	MODE_ADMIN,	/* --delete, --hold, --release */
+	MODE_IMPORT	/* --import: another program's configuration */
 };
 
 /* -od: queue only, or try at once; with queue off both deliver now. */
@@ -45,9 +46,11 @@ enum delivery {
 struct opts {
 	enum mode	  mode;
 	struct qsel	  sel;		/* -qf, -qI, -qR, -qS */
+	long long	  interval;	/* -q30m: seconds; 0: one run */
 	enum errmode	  errmode;	/* -oe */
 	enum delivery	  delivery;	/* -od */
 	const char	 *admin;	/* "delete", "hold", "release" */
+	const char	 *import;	/* --import: the program */
 	const char	 *adminid;
 	const char	 *conffile;	/* -C */
 	const char	 *from;		/* -f, -r: the last one, no <> */
@@ -89,6 +92,7 @@ static const struct {
 	{ ERR_CONFIG, EX_CONFIG },
 	/* With the queue on, TLS policy failures are queued instead. */
 	{ ERR_TLSPOLICY, EX_UNAVAILABLE },
+	{ ERR_NOINPUT, EX_NOINPUT },
 };
 
 static int
@@ -122,14 +126,16 @@ help(void)
 	    "       %s --authorize [-a account] [-C file]\n"
 	    "       %s -P | --pretend [-t] [-a account] [-C file] "
 	    "[-f sender] [--read-envelope-from]\n"
+	    "       %s --import ssmtp|dma|nullmailer|msmtp [file ...]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
 	    "       %s --version | --help\n"
 	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
 	    "the queue (mailq),\n"
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
-	    "-q run the queue.  See postern(8).\n", getprogname(),
-	    getprogname(), getprogname(), getprogname(), getprogname());
+	    "-q run the queue, -q30m every 30 minutes.  See postern(8).\n",
+	    getprogname(), getprogname(), getprogname(), getprogname(),
+	    getprogname(), getprogname());
 	exit(EX_OK);
 }
 
@@ -250,8 +256,8 @@ longopt(struct opts *o, const char *v)
 }
 
 /*
- * -q and its forms: -q, -q30m (the interval of a daemon that postern does
- * not have: accepted, ignored), -qf, -qIid, -qRrcpt, -qSsender.
+ * -q and its forms: -q, -q30m (a runner in the foreground every interval:
+ * interval.c), -qf, -qIid, -qRrcpt, -qSsender.
  */
 static void
 queue_opt(char **argv, int *i, const char *rest, struct opts *o)
@@ -272,11 +278,16 @@ queue_opt(char **argv, int *i, const char *rest, struct opts *o)
 	case 'S':
 		o->sel.sender = optval(argv, i, rest + 1, 'q');
 		break;
+	case '\0':
+		break;
 	default:
 		if (rest[strspn(rest, "0123456789smhdw")] != '\0') {
 			log_warnx("unknown option -q%s", rest);
 			usage();
 		}
+		if (interval_parse(rest, &o->interval) == -1)
+			bad_value('q', rest, "an interval such as 30m or 1h30m, "
+			    "above zero and at most a year");
 	}
 }
 
@@ -512,6 +523,15 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->adminid = optval(argv, &i, "", p[2]);
 			continue;
 		}
+		if (strcmp(p, "--import") == 0) {
+			o->mode = MODE_IMPORT;
+			if ((o->import = argv[++i]) == NULL) {
+				log_warnx("--import needs a program: ssmtp, "
+				    "dma, nullmailer or msmtp");
+				usage();
+			}
+			continue;
+		}
 		if (p[1] == '-') {
 			log_warnx("unknown option %s", p);
 			usage();
@@ -520,6 +540,13 @@ parse_args(int argc, char **argv, struct opts *o)
 	}
 	o->rcpts = argv + i;
 	o->nrcpt = argc - i;
+	/* A selector means "now", every time: a runner would spin on it. */
+	if (o->interval > 0 && (o->sel.force || o->sel.id != NULL ||
+	    o->sel.rcpt != NULL || o->sel.sender != NULL)) {
+		log_warnx("-q with an interval runs what is due: it takes no "
+		    "-qf, -qI, -qR or -qS");
+		usage();
+	}
 }
 
 /*
@@ -713,6 +740,9 @@ run_queue(const struct opts *o, struct conf *conf, struct account *a,
 {
 	switch (o->mode) {
 	case MODE_QUEUE:
+		if (o->interval > 0)
+			return interval_run(conf, a, &o->sel, fqdn, o->interval,
+			    e) == -1 ? -1 : EX_OK;
 		return queue_run(conf, a, &o->sel, fqdn, e) == -1 ? -1 : EX_OK;
 	case MODE_LIST:
 		return queue_list(a, stdout, e) == -1 ? -1 : EX_OK;
@@ -930,6 +960,12 @@ run(const struct opts *o, struct err *e)
 
 	if (o->mode == MODE_SMTP)
 		return run_smtp(o, e);
+	/* Other programs' files, read with the caller's rights only. */
+	if (o->mode == MODE_IMPORT) {
+		priv_revoke();
+		return import_run(o->import, o->rcpts, o->nrcpt, stdout, e) ==
+		    -1 ? -1 : EX_OK;
+	}
 	/* Only a mode that may send needs the DKIM keys. */
 	if ((o->mode == MODE_SEND || o->mode == MODE_QUEUE) && !o->pretend)
 		flags |= USERCONF_KEYS;

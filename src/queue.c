@@ -53,6 +53,22 @@ struct qctx {
 };
 /* --- submission -------------------------------------------------------- */
 
+/* Can the caller (with the spool group) write a's queue directory? */
+int
+queue_writable(const struct account *a, struct err *e)
+{
+	const char	*dir = conf_queuedir(a);
+	int		 rc = 0;
+
+	priv_hold();
+	/* AT_EACCESS: the effective group (the setgid one) counts. */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1)
+		rc = err_set(e, ERR_CANTCREAT, "spool directory %s is not "
+		    "writable: %s", dir, strerror(errno));
+	priv_drop();
+	return rc;
+}
+
 /*
  * Start a submission: check that the spool is writable (exit 73 naming
  * it, before stdin is read), create tmp.ID.msg and lock it.  The message
@@ -67,15 +83,8 @@ queue_open(struct qsub *q, const struct account *a, struct err *e)
 	q->fd = -1;
 	q->dir = xstrdup(dir);
 	scratch_dir(dir);	/* the message is in the spool: so is its scratch */
-	priv_hold();
-	/* AT_EACCESS: the effective group (the setgid one) counts. */
-	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
-		err_set(e, ERR_CANTCREAT, "spool directory %s is not "
-		    "writable: %s", dir, strerror(errno));
-		priv_drop();
+	if (queue_writable(a, e) == -1)
 		return -1;
-	}
-	priv_drop();
 	if ((q->fd = spool_create(dir, q->id, sizeof(q->id))) == -1) {
 		spool_error(e, dir, "creating the message file");
 		if (e->cls == ERR_IO)
@@ -552,6 +561,9 @@ run_items(struct qctx *ctx, const struct qitem *it, size_t n, struct err *e)
 
 	for (i = 0; i < n; i++) {
 		if (ctx->deadline != 0 && time(NULL) >= ctx->deadline)
+			break;
+		/* postern -q30m was told to stop: the rest waits queued. */
+		if (interval_stopping())
 			break;
 		if (i > 0)
 			spool_crash("between-messages");

@@ -351,10 +351,13 @@ cmd_mail(struct server *sv, const char *line)
 	}
 	/*
 	 * The DATA file holds the client's bytes as it sent them, its own:
-	 * TMPDIR.  queue_open() moves the scratch of preparation into the
-	 * spool.
+	 * in the queue directory when the message is to be queued there (a
+	 * read-only root has nothing else to write), else TMPDIR.  A spool
+	 * that is not writable is left to queue_open() to report, at the end
+	 * of DATA, as for any submission.
 	 */
-	scratch_dir(NULL);
+	scratch_dir(sv->acct->queue && queue_writable(sv->acct, &e) == 0 ?
+	    conf_queuedir(sv->acct) : NULL);
 	sv->maildomain = msg_maildomain(sv->acct->maildomain);
 	/* allow_from_override off applies here as it does to -f. */
 	if (submit_sender(sv->acct, from, sv->maildomain, &sv->env.from,

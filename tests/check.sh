@@ -164,6 +164,18 @@ $PY tests/options/run.py --postern "$top/$BIN" > "$out" 2>&1
 cat "$out"
 count options "$out"
 
+# Issue 14: postern --import (ssmtp, dma, nullmailer and msmtp files
+# turned into postern.conf, each result loaded by postern); postern
+# -qINTERVAL (the first run, the inotify wake-up, SIGTERM and SIGINT
+# obeyed after the current message, the log lines); a read-only root (with
+# the queue on postern writes only in queue_dir, with it off only in
+# $TMPDIR; the -q1h runner there).  import and container use unshare: root.
+for stage in import runner container; do
+	$PY "tests/$stage/run.py" --postern "$top/$BIN" > "$out" 2>&1
+	cat "$out"
+	count "$stage" "$out"
+done
+
 # The summary lines in syslog (a private /dev/log: unshare -m, root) and
 # the logfile, and no secret in any of them.
 $PY tests/syslog/run.py --postern "$top/$BIN" > "$out" 2>&1

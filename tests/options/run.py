@@ -254,7 +254,10 @@ ROWS = [
          data=DATA.replace(b'To: Rcpt <rcpt@example.net>', b'To: www-data@mx.example'),
          env=[SENDER, 'RCPT TO:<admin@example.org>', 'RCPT TO:<ops@example.net>']),
     row('q', C + ['-q'], conf='queue_dir @TMP@/queue\n'),
-    row('q30m', C + ['-q30m'], conf='queue_dir @TMP@/queue\n'),
+    # -q30m runs until SIGTERM: tests/runner/run.py.  Here, its parse.
+    row('q30m', C + ['-qf30m'], exit=64, conf='queue_dir @TMP@/queue\n',
+        stderr=usage('-q with an interval runs what is due: it takes no '
+                     '-qf, -qI, -qR or -qS')),
     row('qf', C + ['-qf'], conf='queue_dir @TMP@/queue\n'),
     row('qI', C + ['-qIabc'], conf='queue_dir @TMP@/queue\n'),
     row('qR', C + ['-qRexample.net'], conf='queue_dir @TMP@/queue\n'),
