@@ -359,13 +359,20 @@ void	 net_close(struct conn *);
 
 /* --- TLS (tls.c) ---------------------------------------------------- */
 
-int	 tls_start(struct conn *, const struct account *, const char *,
+int	 tls_start(struct conn *, const struct account *, const char *, int,
 	    struct err *);
 void	 tls_print(struct conn *, FILE *);
 const char *tls_library(void);
 ssize_t	 tls_read(struct conn *, void *, size_t, struct err *);
 int	 tls_write(struct conn *, const void *, size_t, struct err *);
 void	 tls_close(struct conn *);
+
+/* --- the TLS session cache (tlscache.c) ---------------------------- */
+
+int	 tlscache_get(const char *, const char *, unsigned char **, size_t *);
+void	 tlscache_put(const char *, const char *, long long,
+	    const unsigned char *, size_t);
+void	 tlscache_digest(const char *, char *);
 
 /* --- crypto wrappers (crypto.c) ------------------------------------- */
 

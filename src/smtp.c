@@ -348,7 +348,7 @@ starttls(struct session *s, struct err *e)
 		return err_set(e, ERR_PROTO, "%s: the server sent data after "
 		    "its STARTTLS reply, before the TLS handshake (possible "
 		    "injection attack); aborted", s->c.peer);
-	if (tls_start(&s->c, s->a, s->host, e) == -1)
+	if (tls_start(&s->c, s->a, s->host, s->report == NULL, e) == -1)
 		return -1;
 	/* RFC 3207 section 4.2: forget what was learnt in clear. */
 	return ehlo(s, e);
@@ -371,7 +371,8 @@ session_open(struct session *s, const char *host, struct err *e)
 	if (net_connect(&s->c, host, conf_port(a), a->timeout, a->source_ip,
 	    e) == -1)
 		return -1;
-	if (a->tls && !a->starttls && tls_start(&s->c, a, host, e) == -1)
+	if (a->tls && !a->starttls && tls_start(&s->c, a, host,
+	    s->report == NULL, e) == -1)
 		return -1;
 	if (read_reply(s, &r, NULL, e) == -1)
 		return -1;
