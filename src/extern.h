@@ -496,6 +496,8 @@ struct session *smtp_open(const struct account *, const char *,
 int	 smtp_deliver(struct session *, struct envelope *, const struct msg *,
 	    int, struct err *);
 int	 smtp_usable(const struct session *);
+int	 smtp_reusable(const struct session *, const struct account *);
+int	 smtp_retryable(const struct session *);
 void	 smtp_close(struct session *);
 int	 smtp_send(const struct account *, struct envelope *,
 	    const struct msg *, const char *, struct err *);
@@ -517,6 +519,8 @@ struct qsub {
 	int		 fd;		/* the data file, locked */
 	int		 committed;	/* renamed into place */
 	int		 queue_only;	/* -odq: no delivery attempt now */
+	struct session	**keep;		/* in/out: the smarthost connection
+					   kept between messages (-bs) */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
 };
 
@@ -559,6 +563,8 @@ struct submission {
 	enum errmode	 errmode;	/* -oe: who hears of failures */
 	int		 ignoredots;	/* only EOF ends the input */
 	int		 extract;	/* -t */
+	struct session	**keep;		/* in/out: the smarthost connection
+					   kept between messages (-bs) */
 	char		 reason[ERR_MSGLEN]; /* out: why it stays queued */
 };
 

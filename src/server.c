@@ -65,6 +65,8 @@ struct server {
 	char		 dbuf[SRV_IBUFSZ];
 	size_t		 dlen;
 	int		 derr;		/* errno of a failed write, or 0 */
+	/* the smarthost connection, kept from one message to the next */
+	struct session	*smarthost;
 };
 
 /* --- output ------------------------------------------------------------ */
@@ -627,6 +629,8 @@ deliver(struct server *sv)
 		sub.ignoredots = 1;
 		/* no queue: all recipients or none (see outcome()) */
 		sv->env.whole = !sv->acct->queue;
+		/* DESIGN.md: the messages share one smarthost connection */
+		sub.keep = &sv->smarthost;
 		rc = submit_message(sv->dfd, &sub, &e);
 	}
 	outcome(sv, rc, &e, sub.reason);
@@ -771,6 +775,7 @@ command(struct server *sv, const char *line, size_t len)
 static void
 server_free(struct server *sv)
 {
+	smtp_close(sv->smarthost);	/* QUIT, its 221 not awaited */
 	txn_reset(sv);
 	if (sv->dfd != -1)
 		close(sv->dfd);
