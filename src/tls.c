@@ -40,6 +40,8 @@ struct tls {
 	const char	*cachedir;	/* the session cache's queue dir, or
 					   NULL: no resumption (--check) */
 	char		*cachekey;
+	const char	*trust_file;	/* tls_trust_file, not yet loaded */
+	char		*trust_err;	/* why it could not be loaded */
 	int		 offered;	/* a cached session was offered */
 	int		 stored;	/* a session of this one is kept */
 };
@@ -117,6 +119,10 @@ handshake_failed(struct conn *c, int sslerr, const char *host, struct err *e)
 	unsigned long	code = ERR_peek_last_error();
 	long		v = SSL_get_verify_result(c->tls->ssl);
 
+	if (c->tls->trust_err != NULL) {
+		ERR_clear_error();
+		return err_set(e, ERR_CONFIG, "%s", c->tls->trust_err);
+	}
 	if (v != X509_V_OK) {
 		ERR_clear_error();
 		return verify_failed(c, v, host, e);
@@ -164,6 +170,31 @@ tls_client_cert(struct tls *t, const struct account *a, struct err *e)
 }
 
 /*
+ * Verify the server's chain, with tls_trust_file loaded only now: a
+ * resumed session needs no chain, and parsing the file is much of the
+ * cost of a TLS client (the system directory is looked up lazily
+ * anyway).
+ */
+static int
+verify_chain(X509_STORE_CTX *xs, void *arg)
+{
+	struct tls	*t = arg;
+
+	if (t->trust_file != NULL) {
+		if (X509_STORE_load_file(SSL_CTX_get_cert_store(t->ctx),
+		    t->trust_file) != 1) {
+			free(t->trust_err);
+			xasprintf(&t->trust_err, "tls_trust_file %s: cannot "
+			    "load: %s", t->trust_file, ssl_errstr());
+			X509_STORE_CTX_set_error(xs, X509_V_ERR_UNSPECIFIED);
+			return 0;
+		}
+		t->trust_file = NULL;
+	}
+	return X509_verify_cert(xs);
+}
+
+/*
  * What the server certificate is checked against: the chain (system
  * directory or tls_trust_file) and the name, unless a fingerprint
  * replaces both or tls_certcheck is off.
@@ -180,10 +211,8 @@ tls_trust(struct tls *t, const struct account *a, struct err *e)
 	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 	if (a->trust_file != NULL) {
-		if (SSL_CTX_load_verify_locations(t->ctx, a->trust_file,
-		    NULL) != 1)
-			return err_set(e, ERR_CONFIG, "tls_trust_file %s: "
-			    "cannot load: %s", a->trust_file, ssl_errstr());
+		t->trust_file = a->trust_file;
+		SSL_CTX_set_cert_verify_callback(t->ctx, verify_chain, t);
 	} else if (SSL_CTX_load_verify_dir(t->ctx,
 	    X509_get_default_cert_dir()) != 1)
 		return err_set(e, ERR_CONFIG, "TLS: cannot use the system "
@@ -537,6 +566,7 @@ tls_close(struct conn *c)
 	}
 	SSL_CTX_free(t->ctx);
 	free(t->cachekey);
+	free(t->trust_err);
 	free(t);
 	c->tls = NULL;
 	ERR_clear_error();
