@@ -908,7 +908,8 @@ run(const struct opts *o, struct err *e)
 	if ((a = conf_account(&conf, o->account, o->from, e)) == NULL)
 		goto out;
 	log_setup(o->tag, a->syslog, a->logfile, a->logtime);
-	fqdn = util_fqdn();
+	/* The host's name: domain when set, else one DNS lookup. */
+	fqdn = a->domain != NULL ? xstrdup(a->domain) : util_fqdn();
 	switch (o->mode) {
 	case MODE_QUEUE:
 	case MODE_LIST:

@@ -772,6 +772,21 @@ command(struct server *sv, const char *line, size_t len)
 	return 0;
 }
 
+/*
+ * The host's name, for EHLO and the greeting where an account has no
+ * domain: not looked up (DNS) when every account has one.
+ */
+static char *
+host_name(const struct conf *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nacct; i++)
+		if (c->accts[i].domain == NULL)
+			return util_fqdn();
+	return xstrdup(c->nacct > 0 ? c->accts[0].domain : "localhost");
+}
+
 static void
 server_free(struct server *sv)
 {
@@ -805,7 +820,6 @@ server_run(const struct server_opts *o, struct err *e)
 	sv = xcalloc(1, sizeof(*sv));
 	sv->o = o;
 	sv->dfd = -1;
-	sv->fqdn = util_fqdn();
 	/* as in the sendmail mode: -C is read with the caller's rights only */
 	if (o->conffile != NULL)
 		priv_revoke();
@@ -822,6 +836,7 @@ server_run(const struct server_opts *o, struct err *e)
 		free(sv);
 		return -1;
 	}
+	sv->fqdn = host_name(&sv->conf);
 	/* our name: what we say in EHLO to the smarthost */
 	memset(&ign, 0, sizeof(ign));
 	a = conf_account(&sv->conf, o->account, NULL, &ign);
