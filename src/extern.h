@@ -504,7 +504,7 @@ int	 smtp_send(const struct account *, struct envelope *,
 int	 smtp_check(const struct account *, const char *, FILE *,
 	    struct err *);
 
-/* --- the queue (queue.c) ------------------------------------------- */
+/* --- the queue (spool.c, dsn.c, queue.c) --------------------------- */
 
 enum errmode {
 	ERRMODE_PRINT = 0,	/* -oep: stderr and the exit status */
@@ -532,6 +532,75 @@ struct qsel {
 	const char	*sender;	/* -qS */
 };
 
+/* The spool's files (spool.c): one queued message, the contents of ID.env. */
+#define QUEUE_IDLEN	16		/* hex digits */
+
+enum qstate {
+	Q_PENDING,	/* not delivered yet */
+	Q_SENT,		/* accepted by the smarthost: never sent again */
+	Q_FAILED	/* refused for good, or expired */
+};
+
+struct qrcpt {
+	char		*addr;
+	enum qstate	 state;
+	int		 code;		/* the last reply, 0: none */
+	char		*text;
+};
+
+struct qent {
+	char		 id[QUEUE_IDLEN + 1];
+	char		*account;
+	char		*from;		/* "" for the null sender */
+	char		*notify, *ret, *envid;
+	enum errmode	 errmode;
+	int		 held;
+	int		 dsn;		/* a DSN itself: never bounced */
+	long long	 created, next;
+	long long	 uid;		/* who submitted it */
+	int		 attempts;
+	char		*error;		/* the last error, or NULL */
+	long long	 size;
+	int		 eightbit;
+	long long	 maxline;
+	struct qrcpt	*rcpts;
+	size_t		 nrcpt;
+};
+
+/* A committed message found in the queue directory. */
+struct qitem {
+	char		 id[QUEUE_IDLEN + 1];
+	char		*account;
+};
+
+extern const char *const spool_states[];
+
+#ifdef POSTERN_TEST
+void	 spool_crash(const char *);
+#else
+#define spool_crash(name)	do { } while (0)
+#endif
+int	 spool_valid_id(const char *);
+int	 spool_error(struct err *, const char *, const char *);
+char	*spool_path(const char *, const char *, const char *, const char *);
+char	*spool_clean(const char *);
+void	 spool_free(struct qent *);
+int	 spool_write(const char *, const struct qent *, int, struct err *);
+int	 spool_read(const char *, const char *, struct qent *);
+int	 spool_create(const char *, char *, size_t);
+int	 spool_put(const char *, struct qent *, const char *, size_t,
+	    struct err *);
+int	 spool_lock(const char *, const char *);
+int	 spool_remove(const char *, const char *, struct err *);
+int	 spool_ids(const char *, time_t, int, struct qitem **, size_t *,
+	    struct err *);
+void	 spool_items_free(struct qitem *, size_t);
+
+/* DSNs (dsn.c). */
+char	*dsn_make(const struct qent *, int, const char *, const char *, time_t,
+	    int, size_t *);
+
+/* Submission, delivery, runs, mailq (queue.c). */
 int	 queue_open(struct qsub *, const struct account *, struct err *);
 int	 queue_submit(struct qsub *, struct conf *, const struct account *,
 	    struct envelope *, const struct msg *, enum errmode, const char *,
