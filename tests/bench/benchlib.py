@@ -189,6 +189,21 @@ def compile_c(src, out, libs=()):
     return out
 
 
+def run_bench(bench, args, progs, install):
+    """The frame of every benchmark: root, the programs it needs (install
+    says how to get them), then bench(args, cleanup) with the cleanup run
+    whatever happens."""
+    require_root()
+    for prog in progs:
+        if not os.access(prog, os.X_OK):
+            die(f'{prog}: missing (./configure && make; {install})')
+    cleanup = Cleanup()
+    try:
+        return bench(args, cleanup)
+    finally:
+        cleanup.run()
+
+
 def require_root():
     if os.geteuid() != 0:
         die('must run as root (network namespaces, TUN devices)')

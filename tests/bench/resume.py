@@ -118,15 +118,7 @@ def main():
     ap.add_argument('-n', type=int, default=100, help='messages per batch (default 100)')
     ap.add_argument('--rounds', type=int, default=3, help='batches per client (default 3)')
     args = ap.parse_args()
-    B.require_root()
-    for prog in (args.postern, args.msmtp):
-        if not os.access(prog, os.X_OK):
-            B.die(f'{prog}: missing (./configure && make; apt-get install -y msmtp)')
-    cleanup = B.Cleanup()
-    try:
-        return bench(args, cleanup)
-    finally:
-        cleanup.run()
+    return B.run_bench(bench, args, (args.postern, args.msmtp), 'apt-get install -y msmtp')
 
 
 def bench(args, cleanup):
