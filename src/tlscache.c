@@ -169,7 +169,7 @@ tlscache_get(const char *dir, const char *key, unsigned char **der,
 	struct stat	 st;
 	char		 keyhex[65], *path, *buf;
 	ssize_t		 n;
-	size_t		 got = 0;
+	size_t		 got = 0, size;
 	int		 fd, rc = -1;
 
 	if ((path = cache_path(dir, key, keyhex)) == NULL)
@@ -187,13 +187,13 @@ tlscache_get(const char *dir, const char *key, unsigned char **der,
 		close(fd);
 		return -1;
 	}
-	buf = xcalloc(1, TLSCACHE_MAX);
-	while (got < TLSCACHE_MAX &&
-	    (n = read(fd, buf + got, TLSCACHE_MAX - got)) > 0)
+	size = (size_t)st.st_size;
+	buf = xcalloc(1, size + 1);
+	while (got < size && (n = read(fd, buf + got, size - got)) > 0)
 		got += (size_t)n;
 	close(fd);
 	rc = parse(buf, got, keyhex, der, len);
-	freezero(buf, TLSCACHE_MAX);
+	freezero(buf, size + 1);
 	return rc;
 }
 
