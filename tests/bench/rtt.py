@@ -209,9 +209,10 @@ def bench(args, rtts, cleanup):
         confs[client, mode, chunking] = B.client_conf(
             client, os.path.join(work, f'{client}-{mode}-{int(chunking)}.conf'),
             SERVER_IP, ports[mode, chunking], RESUMED.get(mode, mode), ca)
-        if mode in RESUMED:
-            # a queue (so a session cache) of its own
-            queue = os.path.join(work, f'queue-{mode}')
+        if client == 'postern':
+            # a queue (so a session cache) of its own: queue on is the
+            # default, and the system spool may not exist
+            queue = os.path.join(work, f'queue-{mode}-{int(chunking)}')
             os.mkdir(queue, 0o700)
             with open(confs[client, mode, chunking], 'a') as f:
                 f.write(f'queue_dir {queue}\n')
@@ -245,7 +246,8 @@ def bench(args, rtts, cleanup):
         med = [B.median(times.get((i, r), [])) for r in rtts]
         if i in failures and not times.get((i, lo)):
             rows.append([client, MODE_NAME[mode], 'yes' if chunking else 'no',
-                         '-', '-', 'FAILED', '-', target or '', failures[i]])
+                         *('-' for _ in rtts), 'FAILED', '-', '-', target or '',
+                         failures[i]])
             continue
         slope = (med[-1] - med[0]) / ((hi - lo) / 1000)
         # the part of the time that does not scale with the RTT
