@@ -24,6 +24,7 @@ struct sasl {
 	const struct account	*a;
 	int			 step;
 	int			 verified;	/* SCRAM: the server proved itself */
+	int			 refused;	/* OAuth2: the token was refused */
 	char			*cfirst;	/* SCRAM: client-first-message-bare */
 	unsigned char		 sig[CRYPTO_MAXMD]; /* expected ServerSignature */
 	size_t			 siglen;
@@ -454,6 +455,7 @@ sasl_step(struct sasl *s, const unsigned char *in, size_t inlen,
 		 */
 		if (s->step++ != 0)
 			break;
+		s->refused = oauth2_refused(in, inlen);
 		return respond(s->mech == AUTH_XOAUTH2 ? "" : "\001", out,
 		    outlen);
 	default:
@@ -475,6 +477,13 @@ sasl_done(struct sasl *s, struct err *e)
 		return err_set(e, ERR_PROTO, "%s: the server accepted without "
 		    "proving that it knows the password", sasl_name(s->mech));
 	return 0;
+}
+
+/* Did an XOAUTH2 or OAUTHBEARER server say that the token was refused? */
+int
+sasl_token_refused(const struct sasl *s)
+{
+	return s->refused;
 }
 
 void

@@ -105,6 +105,18 @@ static const struct key keys[] = {
 	{ "dkim_key_file",	K_STR,		F(dkim_key_file), NULL },
 	{ "dkim_algorithm",	K_STR,		F(dkim_algorithm), NULL },
 	{ "dkim_headers",	K_STR,		F(dkim_headers), NULL },
+	{ "oauth2_provider",	K_STR,		F(oauth2_provider), NULL },
+	{ "oauth2_tenant",	K_STR,		F(oauth2_tenant), NULL },
+	{ "oauth2_client_id",	K_STR,		F(oauth2_client_id), NULL },
+	{ "oauth2_client_secret", K_SECRET,	F(oauth2_client_secret), NULL },
+	{ "oauth2_client_secret_file", K_STR,	F(oauth2_client_secret_file), NULL },
+	{ "oauth2_token_url",	K_STR,		F(oauth2_token_url), NULL },
+	{ "oauth2_device_url",	K_STR,		F(oauth2_device_url), NULL },
+	{ "oauth2_auth_url",	K_STR,		F(oauth2_auth_url), NULL },
+	{ "oauth2_scope",	K_STR,		F(oauth2_scope), NULL },
+	{ "oauth2_trust_file",	K_STR,		F(oauth2_trust_file), NULL },
+	{ "oauth2_proxy",	K_STR,		F(oauth2_proxy), NULL },
+	{ "oauth2_refresh_token_file", K_STR,	F(oauth2_refresh_token_file), NULL },
 	{ "auto_from", K_REJECT, 0, "it is obsolete in msmtp; use from" },
 	{ "add_missing_from_header", K_REJECT, 0, "it is obsolete in msmtp; use set_from_header" },
 	{ "add_missing_date_header", K_REJECT, 0, "it is obsolete in msmtp; use set_date_header" },
@@ -117,7 +129,11 @@ static const size_t strfields[] = {
 	F(host_override), F(dsn_notify), F(dsn_return), F(passwordeval),
 	F(from_full_name), F(maildomain), F(aliases), F(logfile), F(logtime),
 	F(queue_dir), F(dkim_domain), F(dkim_selector), F(dkim_key_file),
-	F(dkim_algorithm), F(dkim_headers)
+	F(dkim_algorithm), F(dkim_headers), F(oauth2_provider),
+	F(oauth2_tenant), F(oauth2_client_id), F(oauth2_client_secret),
+	F(oauth2_client_secret_file), F(oauth2_token_url), F(oauth2_device_url),
+	F(oauth2_auth_url), F(oauth2_scope), F(oauth2_trust_file),
+	F(oauth2_proxy), F(oauth2_refresh_token_file)
 };
 
 #undef F
@@ -197,6 +213,9 @@ acct_free(struct account *a)
 	if (a->password != NULL)
 		freezero(a->password, strlen(a->password));
 	a->password = NULL;
+	if (a->oauth2_client_secret != NULL)
+		explicit_bzero(a->oauth2_client_secret,
+		    strlen(a->oauth2_client_secret));
 	for (i = 0; i < sizeof(strfields) / sizeof(strfields[0]); i++) {
 		free(*STRF(a, strfields[i]));
 		*STRF(a, strfields[i]) = NULL;
@@ -552,6 +571,10 @@ conf_line(struct conf *c, struct account *defs, struct account **cur,
 			break;
 	if (i == sizeof(keys) / sizeof(keys[0]))
 		return err_set(e, ERR_CONFIG, "%s:%zu: unknown key '%s'",
+		    file, ln, key);
+	if (!HAVE_OAUTH2 && strncmp(key, "oauth2_", 7) == 0)
+		return err_set(e, ERR_CONFIG, "%s:%zu: %s: postern was built "
+		    "without OAuth2 (libcurl and json-c; ./configure OAUTH2=1)",
 		    file, ln, key);
 	return set_key(*cur, &keys[i], val, file, ln, e);
 }
@@ -909,7 +932,8 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 	if (rc == -1)
 		return -1;
 	for (i = 0; i < c->nacct; i++) {
-		if (c->accts[i].password == NULL)
+		if (c->accts[i].password == NULL &&
+		    c->accts[i].oauth2_client_secret == NULL)
 			continue;
 		if (!secret_ok(path, &st)) {
 			conf_free(c);
@@ -920,6 +944,11 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 		}
 		break;
 	}
+	for (i = 0; i < c->nacct; i++)
+		if (oauth2_conf(&c->accts[i], e) == -1) {
+			conf_free(c);
+			return -1;
+		}
 	for (i = 0; keys && i < c->nacct; i++)
 		if (dkim_load(&c->accts[i], e) == -1) {
 			conf_free(c);

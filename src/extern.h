@@ -162,6 +162,20 @@ struct account {
 	size_t		 ndkim_h;
 	char		*file;		/* where it was defined */
 	size_t		 line;
+	/* OAuth2 (oauth2.c): the access token goes into password. */
+	char		*oauth2_provider;	/* microsoft|google|custom */
+	char		*oauth2_tenant;
+	char		*oauth2_client_id;
+	char		*oauth2_client_secret;	/* wiped by conf_free() */
+	char		*oauth2_client_secret_file;
+	char		*oauth2_token_url;
+	char		*oauth2_device_url;
+	char		*oauth2_auth_url;
+	char		*oauth2_scope;
+	char		*oauth2_trust_file;
+	char		*oauth2_proxy;
+	char		*oauth2_refresh_token_file;
+	long long	 oauth2_expires;	/* the access token's expiry */
 };
 
 struct conf {
@@ -685,7 +699,48 @@ int	 sasl_initial(struct sasl *, unsigned char **, size_t *,
 int	 sasl_step(struct sasl *, const unsigned char *, size_t,
 	    unsigned char **, size_t *, struct err *);
 int	 sasl_done(struct sasl *, struct err *);
+int	 sasl_token_refused(const struct sasl *);
 void	 sasl_free(struct sasl *);
+
+/* --- OAuth2 (oauth2.c) ------------------------------------------- */
+
+enum oauth2_need {
+	OAUTH2_CACHED,		/* the cached token if it lasts, else refresh */
+	OAUTH2_REFUSED,		/* the server refused the one in password */
+	OAUTH2_REFRESH		/* refresh now (--check) */
+};
+
+int	 oauth2_enabled(const struct account *);
+int	 oauth2_conf(struct account *, struct err *);
+int	 oauth2_token(struct account *, enum oauth2_need, struct err *);
+int	 oauth2_refused(const unsigned char *, size_t);
+int	 oauth2_authorize(struct account *, int, FILE *, FILE *,
+	    struct err *);
+
+/* --- the OAuth2 token store (token.c) ------------------------------ */
+
+struct tokens {
+	char		*refresh;
+	char		*access;
+	long long	 expires;
+};
+
+/* A store file: its directory, its name there, and both joined. */
+struct tokfile {
+	char		*dir;
+	char		*name;
+	char		*path;
+};
+
+void	 token_free(struct tokens *);
+void	 token_file(struct tokfile *, const char *, const char *);
+void	 token_file_path(struct tokfile *, const char *);
+void	 token_file_free(struct tokfile *);
+int	 token_read(const char *, int, struct tokens *, struct err *);
+int	 token_write(const struct tokfile *, const char *, struct err *);
+char	*token_text(const struct tokens *, int);
+int	 token_dir(const struct account *, char **, struct err *);
+int	 token_lock(const struct tokfile *, struct err *);
 
 /* --- utilities (util.c) --------------------------------------------- */
 
@@ -696,6 +751,7 @@ int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*util_fqdn(void);
 int	 util_has8bit(const char *, size_t);
+int	 util_writeall(int, const void *, size_t);
 
 /* A growing string, NUL-terminated. */
 struct strbuf {

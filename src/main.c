@@ -61,6 +61,7 @@ struct opts {
 	int		  verbose;	/* -v */
 	int		  ignoredots;	/* -i, -oi, -O IgnoreDots */
 	int		  check;	/* --check */
+	int		  authorize;	/* --authorize */
 	int		  extract;	/* -t */
 	char		**rcpts;
 	int		  nrcpt;
@@ -115,6 +116,7 @@ help(void)
 {
 	printf(USAGE, getprogname());
 	printf("       %s --check [-a account] [-C file]\n"
+	    "       %s --authorize [-a account] [-C file]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
 	    "       %s --version | --help\n"
 	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
@@ -122,7 +124,7 @@ help(void)
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
 	    "-q run the queue.  See postern(8).\n", getprogname(),
-	    getprogname(), getprogname());
+	    getprogname(), getprogname(), getprogname());
 	exit(EX_OK);
 }
 
@@ -481,6 +483,10 @@ parse_args(int argc, char **argv, struct opts *o)
 			help();
 		if (strcmp(p, "--check") == 0) {
 			o->check = 1;
+			continue;
+		}
+		if (strcmp(p, "--authorize") == 0) {
+			o->authorize = 1;
 			continue;
 		}
 		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
@@ -878,9 +884,21 @@ run(const struct opts *o, struct err *e)
 		status = run_queue(o, &conf, a, fqdn, e);
 		break;
 	default:
+		if (o->authorize) {
+			status = oauth2_authorize(a, o->conffile == NULL, stdin,
+			    stdout, e) == -1 ? -1 : EX_OK;
+			break;
+		}
 		if (o->check) {
 			if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
 				break;
+			if (oauth2_enabled(a)) {
+				if (oauth2_token(a, OAUTH2_REFRESH, e) == -1)
+					break;
+				printf("OAuth2: access token refreshed at %s, "
+				    "valid for %lld s\n", a->oauth2_token_url,
+				    a->oauth2_expires - (long long)time(NULL));
+			}
 			status = smtp_check(a, a->domain != NULL ? a->domain :
 			    fqdn, stdout, e) == -1 ? -1 : EX_OK;
 		} else
@@ -917,7 +935,7 @@ main(int argc, char *argv[])
 			free(o.fromcopy);
 			return EX_USAGE;
 		}
-	if (o.nrcpt == 0 && !o.check && !o.extract &&
+	if (o.nrcpt == 0 && !o.check && !o.authorize && !o.extract &&
 	    (o.mode == MODE_SEND || o.mode == MODE_VERIFY)) {
 		log_warnx("no recipients specified");
 		free(o.fromcopy);

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,7 @@ struct session {
 	int			 dirty;		/* the last transaction failed */
 	int			 body_sent;	/* the message went out, in part */
 	int			 retryable;	/* see smtp_retryable() */
+	int			 token_refused;	/* OAuth2: AUTH refused the token */
 	FILE			*report;	/* --check writes here */
 	char			 line[SMTP_LINEMAX + 2];
 };
@@ -531,8 +533,41 @@ authenticate(struct session *s, int may_lead, struct sasl **led,
 	}
 	if (rc == 0)
 		rc = auth_exchange(s, sasl, e);
+	s->token_refused = rc == -1 && e->cls == ERR_NOPERM &&
+	    sasl_token_refused(sasl) && oauth2_enabled(s->a);
 	sasl_free(sasl);
 	return rc;
+}
+
+/*
+ * Authenticate; when the server refused an OAuth2 access token ({"status":
+ * "401"} in its challenge), refresh it once and try once more on a new
+ * connection.  A second refusal is a refused login.
+ */
+static int
+authenticate_retry(struct session *s, int may_lead, struct sasl **led,
+    struct err *e)
+{
+	char	*host;
+	int	 rc;
+
+	s->token_refused = 0;
+	if ((rc = authenticate(s, may_lead, led, e)) == 0 ||
+	    !s->token_refused)
+		return rc;
+	log_debug("the server refused the access token: refreshing it, "
+	    "then AUTH again on a new connection");
+	net_close(&s->c);
+	/* The account's password is the token: oauth2.c replaces it. */
+	if (oauth2_token((struct account *)(uintptr_t)s->a, OAUTH2_REFUSED,
+	    e) == -1)
+		return -1;
+	host = xstrdup(s->host);
+	rc = session_open(s, host, e);
+	free(host);
+	if (rc == -1)
+		return -1;
+	return authenticate(s, may_lead, led, e);
 }
 
 /* --- the transaction -------------------------------------------------- */
@@ -942,7 +977,7 @@ deliver(struct session *s, struct envelope *env, const struct msg *m,
 		log_warnx("warning: %s does not offer DSN; the DSN request "
 		    "is ignored", s->c.peer);
 	led = NULL;
-	if (!s->authed && authenticate(s, 1, &led, e) == -1)
+	if (!s->authed && authenticate_retry(s, 1, &led, e) == -1)
 		return -1;
 	s->authed = 1;
 	rc = transaction(s, env, m, led, e);
@@ -1054,6 +1089,14 @@ static struct session *
 session_new(const struct account *a, const char *helo, struct err *e)
 {
 	struct session	*s;
+
+	/*
+	 * OAuth2: the access token, cached or refreshed, before anything
+	 * connects; the account's password is the token (oauth2.c).
+	 */
+	if (a->auth != AUTH_OFF && oauth2_token((struct account *)(uintptr_t)a,
+	    OAUTH2_CACHED, e) == -1)
+		return NULL;
 
 	if (a->auth != AUTH_OFF && !a->tls && !a->plaintext) {
 		err_set(e, ERR_CONFIG, "%s:%zu: account '%s': auth without "
@@ -1236,7 +1279,7 @@ smtp_check(const struct account *a, const char *helo, FILE *fp,
 	fprintf(fp, "%s", s->caps.text);
 	fprintf(fp, "AUTH mechanisms: %s\n", s->caps.auth ? s->caps.mechs :
 	    "none");
-	if (authenticate(s, 0, &led, e) == -1)
+	if (authenticate_retry(s, 0, &led, e) == -1)
 		goto out;
 	if (a->auth != AUTH_OFF)
 		fprintf(fp, "authentication: ok\n");

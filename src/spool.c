@@ -201,23 +201,6 @@ env_text(const struct qent *q, size_t *len)
 	return buf;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t	w;
-
-	while (n > 0) {
-		if ((w = write(fd, p, n)) == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Write q as dir/prefixID.env: a new file, fsync'd, renamed over the old
  * one.  With commit, the renames of the submission happen here: ID.msg
@@ -240,10 +223,10 @@ spool_write(const char *dir, const struct qent *q, int commit, struct err *e)
 		goto out;
 	}
 	(void)fchmod(fd, 0660);
-	if (write_all(fd, text, len / 2) == -1)
+	if (util_writeall(fd, text, len / 2) == -1)
 		goto fail;
 	spool_crash("mid-rewrite");
-	if (write_all(fd, text + len / 2, len - len / 2) == -1 ||
+	if (util_writeall(fd, text + len / 2, len - len / 2) == -1 ||
 	    fsync(fd) == -1)
 		goto fail;
 	if (close(fd) == -1) {
@@ -466,7 +449,7 @@ spool_put(const char *dir, struct qent *d, const char *text, size_t len,
 
 	if ((fd = spool_create(dir, d->id, sizeof(d->id))) == -1)
 		return spool_error(e, dir, "creating a message file");
-	if (write_all(fd, text, len) == -1 || fsync(fd) == -1)
+	if (util_writeall(fd, text, len) == -1 || fsync(fd) == -1)
 		spool_error(e, dir, "writing a message file");
 	else
 		rc = spool_write(dir, d, 1, e);

@@ -4,7 +4,7 @@
  * anything half-done can be sent), and the host's FQDN.
  */
 #include "config.h"
-
+#include <errno.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,4 +119,23 @@ util_fqdn(void)
 		fqdn = xstrdup(host);
 	freeaddrinfo(res);
 	return fqdn;
+}
+
+/* Write all n bytes (EINTR retried): 0, or -1 with errno. */
+int
+util_writeall(int fd, const void *buf, size_t n)
+{
+	const char	*p = buf;
+	ssize_t		 w;
+
+	while (n > 0) {
+		if ((w = write(fd, p, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
 }

@@ -129,6 +129,21 @@ if [ "$VALGRIND" != 1 ]; then
 	fi
 fi
 
+# OAuth2 (issue 15): a local HTTPS identity provider and the scripted
+# server; the crash tests use the -DPOSTERN_TEST build of the queue stage.
+# libcurl stays out of the memcheck variant (no core case uses it).
+if [ "$VALGRIND" != 1 ]; then
+	if grep -q '^#define HAVE_OAUTH2 1' config.h; then
+		$PY tests/oauth2/run.py --postern "$top/$BIN" \
+		    --postern-test "$top/$B-test/postern-test" > "$out" 2>&1
+	else
+		$PY tests/oauth2/run.py --postern "$top/$BIN" --without \
+		    > "$out" 2>&1
+	fi
+	cat "$out"
+	count oauth2 "$out"
+fi
+
 # The privilege model needs root (useradd, a setgid install) and runs
 # against a plain build of its own, so only in the plain variant.
 if [ "$SANITIZE" != 1 ] && [ "$VALGRIND" != 1 ]; then

@@ -17,7 +17,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 # (dkimpy, the independent DKIM verifier; it brings python3-nacl for
 # Ed25519); tests/renegserver.py: python3-openssl (pyOpenSSL, since
 # Python's ssl module cannot ask for a TLS renegotiation); faketime, for
-# the clients tests on another day and hour (tests/check.sh).
+# the clients tests on another day and hour (tests/check.sh); OAuth2
+# (src/oauth2.c, tests/oauth2): libcurl4-openssl-dev (HTTPS to the token
+# endpoints, libcurl's OpenSSL flavour) and libjson-c-dev (the token
+# responses).
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
 # recommends); of tests/bs: swaks.  bsd-mailx depends on a
@@ -27,7 +30,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
 clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
-faketime"
+faketime libcurl4-openssl-dev libjson-c-dev"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=

@@ -67,7 +67,7 @@ def conf_secrets(text, cwd=None, env=None):
         value = unquote(value.strip(' \t'))
         if not value:
             continue
-        if key == 'password':
+        if key in ('password', 'oauth2_client_secret'):
             passwords.append(value.encode())
         elif key == 'passwordeval':
             p = subprocess.run(['sh', '-c', value], capture_output=True, cwd=cwd,
@@ -229,6 +229,18 @@ def selftest_run():
         got = check_run(tmp, [('stderr', b'ok')])
         if len(got) != 1 or 'queue/A.env holds' not in got[0]:
             bad.append(f'a queue file leak not found: {got}')
+        # OAuth2: the client secret is a password; tokens come as extra.
+        os.unlink(os.path.join(tmp, 'queue', 'A.env'))
+        with open(os.path.join(tmp, 'postern.conf'), 'w') as f:
+            f.write('account default\noauth2_client_secret "%s"\n' % PW.decode())
+        got = check_run(tmp, [('log', b'client_secret=' + PW)])
+        if len(got) != 1 or 'log holds the password' not in got[0]:
+            bad.append(f'an oauth2_client_secret leak not found: {got}')
+        token = b'at-' + PW[::-1]
+        got = check_run(tmp, [('stderr', b'-> ' + base64.b64encode(
+            b'user=alice\x01auth=Bearer ' + token + b'\x01\x01'))], extra=[token])
+        if len(got) != 1 or 'stderr holds' not in got[0]:
+            bad.append(f'an access token leak not found: {got}')
     return bad
 
 

@@ -815,7 +815,11 @@ class Session:
                 token = f[12:]
         if user is not None and token is not None and self.check(user, token):
             return AUTH_OK, None
-        error = base64.b64encode(b'{"status":"invalid_token"}').decode()
+        # Google's XOAUTH2 error; RFC 7628 section 3.2.2's for OAUTHBEARER.
+        error = base64.b64encode(
+            b'{"status":"invalid_token","scope":"mail"}' if oauthbearer else
+            b'{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}'
+        ).decode()
         return '334 ' + error, lambda _: (AUTH_BAD, None)
 
     def external(self, initial):
@@ -924,7 +928,7 @@ def main():
 
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     lsock.bind(('127.0.0.1', 0))
-    lsock.listen(16)
+    lsock.listen(128)
     sys.stdout.write(f'{lsock.getsockname()[1]}\n')
     sys.stdout.flush()
     server.run(lsock)

@@ -218,6 +218,8 @@ def run(work):
            f'{rc} {err} {os.listdir(spool)} {leaks}')
 
     dkim(work, etc, conf, gid, bin_, msg)
+    if b'#define HAVE_OAUTH2 1' in open(os.path.join(src, 'config.h'), 'rb').read():
+        oauth2(work, spool, conf, gid, bin_, msg)
 
     write_conf(conf, 1)
     rc, out, err = as_user(['cat', conf])
@@ -319,6 +321,83 @@ def dkim(work, etc, conf, gid, bin_, msg):
            f'{key} is open to others (mode 660; chmod 600 it)\n', f'{rc} {err!r}')
     os.chown(conf, 0, gid)
     os.chmod(conf, 0o640)
+
+
+def oauth2(work, spool, conf, gid, bin_, msg):
+    """OAuth2 for the system account (issue 15): root authorizes (the
+    token store is root:GROUP 0660 in the spool); the user sends through
+    it, which refreshes and rotates the refresh token through the group,
+    and the files stay root's: the user cannot read the refresh token,
+    nor authorize the system account."""
+    sys.path.insert(0, os.path.join(TOP, 'tests', 'oauth2'))
+    sys.dont_write_bytecode = True
+    from idp import IdP
+    ca = os.path.join(work, 'ca.pem')
+    shutil.copyfile(os.path.join(CERTS, 'ca.pem'), ca)
+    os.chmod(ca, 0o644)
+    idp = IdP(CERTS)
+    client_secret = 'cs-Sys-' + SECRET[::-1]
+    idp.client_secret = client_secret
+    r1, r2, a1, a2 = (f'{k}-{os.urandom(12).hex()}' for k in ('rt', 'rt', 'at', 'at'))
+    idp.next_refresh += [r1, r2]
+    idp.next_access += [a1, a2]
+    idp.rotate = True
+    idp.expires_in = 30             # under the margin: the user must refresh
+    srv = Server(work, f'tls implicit\nauth XOAUTH2\nuser u {a2}\n')
+    with open(conf, 'w') as f:
+        f.write(f'account default\nhost 127.0.0.1\nport {srv.port}\ntls on\n'
+                f'tls_starttls off\ntls_trust_file {ca}\nauth xoauth2\nuser u\n'
+                f'from {USER}@example.org\ntimeout 10\noauth2_provider custom\n'
+                f'oauth2_client_id {idp.client_id}\noauth2_client_secret {client_secret}\n'
+                f'oauth2_token_url {idp.url}/token\noauth2_device_url {idp.url}/devicecode\n'
+                f'oauth2_trust_file {ca}\n')
+    os.chown(conf, 0, gid)
+    os.chmod(conf, 0o640)
+    secrets_ = [s.encode() for s in (client_secret, r1, r2, a1, a2)]
+
+    def leaks(outputs, dirs=()):
+        outputs = list(outputs)
+        for d in dirs:
+            outputs += [(os.path.join(d, n), data) for n, data in leakcheck.files(d, ())
+                        if not n.startswith('oauth2/')]
+        return leakcheck.search(outputs, secrets_, [b'u'])
+
+    rc, out, err = as_user([bin_, '--authorize'])
+    result('oauth2: the user cannot authorize the system account',
+           rc == 77 and err == 'postern: --authorize for an account of the system '
+           'configuration needs root (or -C FILE for your own)\n' and idp.requests == [],
+           f'{rc} {err!r}')
+    p = subprocess.run([bin_, '--authorize'], capture_output=True, timeout=60)
+    store = os.path.join(spool, 'oauth2')
+    files = sorted(os.listdir(store)) if os.path.isdir(store) else []
+    modes = {f: (oct(os.stat(os.path.join(store, f)).st_mode & 0o7777),
+                 os.stat(os.path.join(store, f)).st_uid, os.stat(os.path.join(store, f)).st_gid)
+             for f in files}
+    dst = os.stat(store) if files else None
+    result('oauth2: root authorizes; the store is root:GROUP 0660',
+           p.returncode == 0 and files == ['default', 'default.lock', 'default.spare'] and
+           all(m == ('0o660', 0, gid) for m in modes.values()) and dst is not None and
+           oct(dst.st_mode & 0o7777) == '0o2770' and dst.st_gid == gid,
+           f'{p.returncode} {p.stderr!r} {modes}')
+    rc, out, err = as_user([bin_, 'rcpt@example.net'], msg)
+    t = srv.stop()
+    with open(os.path.join(store, 'default')) as f:
+        held = f.read()
+    modes2 = {f: (oct(os.stat(os.path.join(store, f)).st_mode & 0o7777),
+                  os.stat(os.path.join(store, f)).st_uid) for f in os.listdir(store)}
+    lk = leaks([('stderr', err), ('stdout', out)], [spool])
+    result('oauth2: the user sends through the system account (refresh, rotation)',
+           rc == 0 and '* data' in t and f'refresh_token {r2}\n' in held and
+           len(idp.token_requests()) == 2 and not lk and
+           all(m == ('0o660', 0) for m in modes2.values()),
+           f'{rc} {err!r} {modes2} {lk} {idp.requests}')
+    got = []
+    for f in ('default', 'default.spare', 'default.lock'):
+        rc, out, err = as_user(['cat', os.path.join(store, f)])
+        got.append(out)
+    result('oauth2: the user cannot read the token store',
+           not leaks([('cat', ''.join(got))]) and r2 not in ''.join(got), str(got))
+    idp.stop()
 
 
 class socket_closed:
