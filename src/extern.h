@@ -440,13 +440,20 @@ void	 net_close(struct conn *);
 
 /* --- TLS (tls.c) ---------------------------------------------------- */
 
-int	 tls_start(struct conn *, const struct account *, const char *,
+int	 tls_start(struct conn *, const struct account *, const char *, int,
 	    struct err *);
 void	 tls_print(struct conn *, FILE *);
 const char *tls_library(void);
 ssize_t	 tls_read(struct conn *, void *, size_t, struct err *);
 int	 tls_write(struct conn *, const void *, size_t, struct err *);
 void	 tls_close(struct conn *);
+
+/* --- the TLS session cache (tlscache.c) ---------------------------- */
+
+int	 tlscache_get(const char *, const char *, unsigned char **, size_t *);
+void	 tlscache_put(const char *, const char *, long long,
+	    const unsigned char *, size_t);
+void	 tlscache_digest(const char *, char *);
 
 /* --- crypto wrappers (crypto.c) ------------------------------------- */
 
@@ -570,6 +577,8 @@ struct session *smtp_open(const struct account *, const char *,
 int	 smtp_deliver(struct session *, struct envelope *, const struct msg *,
 	    int, struct err *);
 int	 smtp_usable(const struct session *);
+int	 smtp_reusable(const struct session *, const struct account *);
+int	 smtp_retryable(const struct session *);
 void	 smtp_close(struct session *);
 int	 smtp_send(const struct account *, struct envelope *,
 	    const struct msg *, const char *, struct err *);
@@ -591,6 +600,8 @@ struct qsub {
 	int		 fd;		/* the data file, locked */
 	int		 committed;	/* renamed into place */
 	int		 queue_only;	/* -odq: no delivery attempt now */
+	struct session	**keep;		/* in/out: the smarthost connection
+					   kept between messages (-bs) */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
 };
 
@@ -724,6 +735,8 @@ struct submission {
 	enum errmode	 errmode;	/* -oe: who hears of failures */
 	int		 ignoredots;	/* only EOF ends the input */
 	int		 extract;	/* -t */
+	struct session	**keep;		/* in/out: the smarthost connection
+					   kept between messages (-bs) */
 	char		 reason[ERR_MSGLEN]; /* out: why it stays queued */
 };
 

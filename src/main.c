@@ -980,7 +980,8 @@ run(const struct opts *o, struct err *e)
 	if ((a = conf_choose(&conf, o->account, o->from, &how, e)) == NULL ||
 	    subst_domain(a, e) == -1)
 		goto out;
-	fqdn = util_fqdn();
+	/* The host's name: domain when set, else one DNS lookup. */
+	fqdn = a->domain != NULL ? xstrdup(a->domain) : util_fqdn();
 	if (o->pretend) {
 		status = run_pretend(o, &conf, a, how, fqdn, e);
 		goto out;

@@ -43,6 +43,7 @@ struct qctx {
 	time_t			 now;
 	time_t			 deadline;	/* 0: none */
 	int			 interactive;	/* a submission: the caller hears */
+	int			 keep;		/* s stays open after the run */
 	struct session		*s;
 	const struct account	*sa;		/* the account of s */
 	int			 sdown;		/* sa could not be reached */
@@ -567,8 +568,8 @@ run_items(struct qctx *ctx, const struct qitem *it, size_t n, struct err *e)
 			break;
 		if (i > 0)
 			spool_crash("between-messages");
-		more = i + 1 < n && strcmp(it[i + 1].account,
-		    it[i].account) == 0;
+		more = (i + 1 < n && strcmp(it[i + 1].account,
+		    it[i].account) == 0) || (ctx->keep && i + 1 == n);
 		if (run_one(ctx, it[i].id, more, e) == -1)
 			return -1;
 		if (!more) {
@@ -679,7 +680,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	struct qitem	*it = NULL;
 	struct err	 de;
 	size_t		 n = 0, i;
-	int		 rc, more = 0;
+	int		 rc, more = 0, flush;
 
 	if (fsync(m->fd) == -1)
 		return spool_error(e, sub->dir, "fsync");
@@ -703,6 +704,16 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	ctx.fqdn = fqdn;
 	ctx.now = time(NULL);
 	ctx.interactive = 1;
+	/* -bs: the connection of the previous message, if it can serve */
+	if (sub->keep != NULL && *sub->keep != NULL) {
+		if (smtp_reusable(*sub->keep, a)) {
+			ctx.s = *sub->keep;
+			ctx.sa = a;
+		} else
+			smtp_close(*sub->keep);
+		*sub->keep = NULL;
+	}
+	ctx.keep = sub->keep != NULL;
 	/*
 	 * Others due for the same smarthost: keep the connection open.  Only
 	 * worth a look when the smarthost answers.
@@ -714,8 +725,16 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 			    strcmp(it[i].account, a->name) == 0)
 				more = 1;
 	spool_items_free(it, n);
+	flush = more;
+	more = more || ctx.keep;
 	memset(&de, 0, sizeof(de));
 	rc = attempt(&ctx, a, &q, m->fd, more, &de);
+	if (rc == -1 && ctx.keep && smtp_retryable(ctx.s)) {
+		/* Nobody has it: again at once, on a new connection. */
+		log_debug("%s; trying again on a new connection", de.msg);
+		memset(&de, 0, sizeof(de));
+		rc = attempt(&ctx, a, &q, m->fd, more, &de);
+	}
 	to_envelope(&q, env);
 	if (rc == -1 && !message_refused(de.cls) && de.cls != ERR_TEMP &&
 	    de.cls != ERR_TLSPOLICY) {
@@ -743,7 +762,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		sub->reason[0] = '\0';
 		rc = 0;
 	}
-	if (rc == 0 && more && ctx.s != NULL && smtp_usable(ctx.s)) {
+	if (rc == 0 && flush && ctx.s != NULL && smtp_usable(ctx.s)) {
 		ctx.interactive = 0;
 		ctx.deadline = time(NULL) + QUEUE_FLUSHSECS;
 		if (scan(ctx.dir, NULL, time(NULL), 0, &it, &n, &de) == 0) {
@@ -763,6 +782,10 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		(void)run_extra(&ctx, &de);
 	}
 out:
+	if (sub->keep != NULL) {
+		*sub->keep = ctx.s;
+		ctx.s = NULL;
+	}
 	log_release();
 	ctx_free(&ctx);
 	spool_free(&q);

@@ -65,6 +65,8 @@ struct server {
 	char		 dbuf[SRV_IBUFSZ];
 	size_t		 dlen;
 	int		 derr;		/* errno of a failed write, or 0 */
+	/* the smarthost connection, kept from one message to the next */
+	struct session	*smarthost;
 };
 
 /* --- output ------------------------------------------------------------ */
@@ -646,6 +648,8 @@ deliver(struct server *sv)
 		sub.ignoredots = 1;
 		/* no queue: all recipients or none (see outcome()) */
 		sv->env.whole = !sv->acct->queue;
+		/* DESIGN.md: the messages share one smarthost connection */
+		sub.keep = &sv->smarthost;
 		rc = submit_message(sv->dfd, &sub, &e);
 	}
 	outcome(sv, rc, &e, sub.reason);
@@ -787,9 +791,25 @@ command(struct server *sv, const char *line, size_t len)
 	return 0;
 }
 
+/*
+ * The host's name, for EHLO and the greeting where an account has no
+ * domain: not looked up (DNS) when every account has one.
+ */
+static char *
+host_name(const struct conf *c)
+{
+	size_t	i;
+
+	for (i = 0; i < c->nacct; i++)
+		if (c->accts[i].domain == NULL)
+			return util_fqdn();
+	return xstrdup(c->nacct > 0 ? c->accts[0].domain : "localhost");
+}
+
 static void
 server_free(struct server *sv)
 {
+	smtp_close(sv->smarthost);	/* QUIT, its 221 not awaited */
 	txn_reset(sv);
 	if (sv->dfd != -1)
 		close(sv->dfd);
@@ -819,7 +839,6 @@ server_run(const struct server_opts *o, struct err *e)
 	sv = xcalloc(1, sizeof(*sv));
 	sv->o = o;
 	sv->dfd = -1;
-	sv->fqdn = util_fqdn();
 	/* as in the sendmail mode (userconf.c): the same files, the same rights */
 	rc = userconf_load(&sv->conf, o->conffile, USERCONF_KEYS, e);
 	if (rc == -1) {
@@ -831,6 +850,7 @@ server_run(const struct server_opts *o, struct err *e)
 		free(sv);
 		return -1;
 	}
+	sv->fqdn = host_name(&sv->conf);
 	/* our name: what we say in EHLO to the smarthost */
 	memset(&ign, 0, sizeof(ign));
 	a = conf_account(&sv->conf, o->account, NULL, &ign);

@@ -66,6 +66,8 @@ struct session {
 	int			 used;		/* a transaction was tried */
 	int			 refusal;	/* the failure was a clean reply */
 	int			 dirty;		/* the last transaction failed */
+	int			 body_sent;	/* the message went out, in part */
+	int			 retryable;	/* see smtp_retryable() */
 	int			 token_refused;	/* OAuth2: AUTH refused the token */
 	FILE			*report;	/* --check writes here */
 	char			 line[SMTP_LINEMAX + 2];
@@ -362,7 +364,7 @@ starttls(struct session *s, struct err *e)
 		return err_set(e, ERR_PROTO, "%s: the server sent data after "
 		    "its STARTTLS reply, before the TLS handshake (possible "
 		    "injection attack); aborted", s->c.peer);
-	if (tls_start(&s->c, s->a, s->host, e) == -1)
+	if (tls_start(&s->c, s->a, s->host, s->report == NULL, e) == -1)
 		return -1;
 	/* RFC 3207 section 4.2: forget what was learnt in clear. */
 	return ehlo(s, e);
@@ -385,7 +387,8 @@ session_open(struct session *s, const char *host, struct err *e)
 	if (net_connect(&s->c, host, conf_port(a), a->timeout, a->source_ip,
 	    e) == -1)
 		return -1;
-	if (a->tls && !a->starttls && tls_start(&s->c, a, host, e) == -1)
+	if (a->tls && !a->starttls && tls_start(&s->c, a, host,
+	    s->report == NULL, e) == -1)
 		return -1;
 	if (read_reply(s, &r, NULL, e) == -1)
 		return -1;
@@ -590,6 +593,7 @@ send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 	int	 bol = 1;
 	off_t	 off = 0;
 
+	s->body_sent = 1;
 	if (bdat && cmd(s, NULL, e, "BDAT %lld LAST",
 	    (long long)wire_size(m)) == -1)
 		return -1;
@@ -884,6 +888,7 @@ transaction(struct session *s, struct envelope *env, const struct msg *m,
 	}
 	if (env->whole && deferred(env)) {
 		abandon(s, &r);
+		s->refusal = 1;	/* a clean end: the connection may go on */
 		for (i = 0; i < env->nrcpt; i++)
 			if (env->rcpts[i].state == RCPT_OK)
 				env->rcpts[i].state = RCPT_PENDING;
@@ -1160,17 +1165,21 @@ smtp_deliver(struct session *s, struct envelope *env, const struct msg *m,
 {
 	int	rc;
 
+	s->retryable = 0;
 	if (s->broken || s->quit_sent)
 		return err_set(e, ERR_TEMP, "%s: the connection is no longer "
 		    "usable", s->c.peer);
 	s->c.timeout = s->a->timeout * 1000;
+	s->body_sent = 0;
 	if (s->used && s->dirty) {
 		if (cmd(s, NULL, e, "RSET") == -1 ||
 		    exchange(s, "RSET", 250, e) == -1) {
 			s->broken = 1;
+			s->retryable = e->cls == ERR_TEMP;
 			return -1;
 		}
 	}
+	s->retryable = s->used;	/* until the body goes out */
 	s->used = 1;
 	s->dirty = 0;
 	s->refusal = 0;
@@ -1180,7 +1189,28 @@ smtp_deliver(struct session *s, struct envelope *env, const struct msg *m,
 		if (!s->refusal)
 			s->broken = 1;
 	}
+	s->retryable = rc == -1 && s->retryable && s->broken &&
+	    !s->body_sent && e->cls == ERR_TEMP;
 	return rc;
+}
+
+/*
+ * Did the last smtp_deliver() fail only because the connection, which
+ * had carried an earlier message, was gone (a 421, a server that closed
+ * it while idle) before any of the message was sent?  Then nobody has
+ * it, and it may be tried at once on a new connection (-bs).
+ */
+int
+smtp_retryable(const struct session *s)
+{
+	return s != NULL && s->retryable;
+}
+
+/* Is s a session of account a that can carry another message? */
+int
+smtp_reusable(const struct session *s, const struct account *a)
+{
+	return s != NULL && s->a == a && smtp_usable(s);
 }
 
 /* Can s carry another message? */

@@ -228,6 +228,40 @@ submit_msgopts(struct msgopts *mo, const struct account *a,
 }
 
 /*
+ * Without the queue, in a -bs session: over the connection kept from the
+ * previous message when it is of the same account and still usable, else
+ * a new one, which is then kept.  A message that found the kept
+ * connection gone before any of it was sent (a 421, an idle timeout) is
+ * tried once more on a new connection: nobody has it yet.
+ */
+static int
+send_kept(struct submission *s, const struct msg *m, const char *helo,
+    struct err *e)
+{
+	struct session	**sp = s->keep;
+	size_t		  i;
+	int		  rc;
+
+	if (*sp != NULL && !smtp_reusable(*sp, s->acct)) {
+		smtp_close(*sp);
+		*sp = NULL;
+	}
+	if (*sp == NULL && (*sp = smtp_open(s->acct, helo, e)) == NULL)
+		return -1;
+	rc = smtp_deliver(*sp, s->env, m, 1, e);
+	if (rc == -1 && smtp_retryable(*sp)) {
+		log_debug("%s; trying again on a new connection", e->msg);
+		smtp_close(*sp);
+		for (i = 0; i < s->env->nrcpt; i++)
+			s->env->rcpts[i].state = RCPT_PENDING;
+		if ((*sp = smtp_open(s->acct, helo, e)) == NULL)
+			return -1;
+		rc = smtp_deliver(*sp, s->env, m, 1, e);
+	}
+	return rc;
+}
+
+/*
  * Read the message from fd, prepare it and deliver it to every recipient
  * of s->env: with the queue on (DESIGN.md, "The queue"), spool-first,
  * the spool file opened before fd is read so that an unwritable spool is
@@ -245,6 +279,7 @@ submit_message(int fd, struct submission *s, struct err *e)
 	struct msgopts		 mo;
 	struct msg		 m;
 	struct qsub		 qs;
+	const char		*helo;
 	int			 rc = -1;
 
 	memset(&qs, 0, sizeof(qs));
@@ -258,6 +293,7 @@ submit_message(int fd, struct submission *s, struct err *e)
 	if (a->queue) {
 		if (queue_open(&qs, a, e) == -1)
 			goto out;
+		qs.keep = s->keep;
 		mo.outfd = qs.fd;
 	}
 	if (msg_read(fd, &mo, &m, e) == -1)
@@ -280,8 +316,9 @@ submit_message(int fd, struct submission *s, struct err *e)
 		} else
 			submit_log(s->env, &m, rc == -1, e, qs.id);
 	} else {
-		rc = smtp_send(a, s->env, &m, a->domain != NULL ? a->domain :
-		    s->fqdn, e);
+		helo = a->domain != NULL ? a->domain : s->fqdn;
+		rc = s->keep != NULL ? send_kept(s, &m, helo, e) :
+		    smtp_send(a, s->env, &m, helo, e);
 		submit_log(s->env, &m, rc == -1, e, NULL);
 	}
 out:

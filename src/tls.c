@@ -7,6 +7,13 @@
  * renegotiation is refused.  A verification or version failure is a TLS
  * policy failure (ERR_TLSPOLICY); an I/O failure during the handshake is
  * temporary (ERR_TEMP).
+ *
+ * Sessions are resumed across processes (tlscache.c keeps them): the
+ * session, with the ticket the server sent (TLS 1.3 NewSessionTicket,
+ * which arrives with the first read after the handshake, or a TLS 1.2
+ * ticket), is kept under a key made of everything that made the first
+ * handshake acceptable, so that a resumed session is as bound to the
+ * host as a verified one.  A server that declines gets a full handshake.
  */
 #include "config.h"
 
@@ -15,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,9 +35,20 @@
 #include "extern.h"
 
 struct tls {
-	SSL_CTX	*ctx;
-	SSL	*ssl;
+	SSL_CTX		*ctx;
+	SSL		*ssl;
+	const char	*cachedir;	/* the session cache's queue dir, or
+					   NULL: no resumption (--check) */
+	char		*cachekey;
+	const char	*trust_file;	/* tls_trust_file, not yet loaded */
+	char		*trust_err;	/* why it could not be loaded */
+	int		 offered;	/* a cached session was offered */
+	int		 stored;	/* a session of this one is kept */
 };
+
+/* The session cache's key, salted with OpenSSL's version as Postfix does. */
+#define TLS_KEYFMT	"openssl %lx\naccount %s\nhost %s\nport %u\n" \
+			"sni %s\nmin %d\ntrust %s\nclient %s\n"
 
 /* The most recent OpenSSL error as text, emptying the error queue. */
 static const char *
@@ -100,6 +119,10 @@ handshake_failed(struct conn *c, int sslerr, const char *host, struct err *e)
 	unsigned long	code = ERR_peek_last_error();
 	long		v = SSL_get_verify_result(c->tls->ssl);
 
+	if (c->tls->trust_err != NULL) {
+		ERR_clear_error();
+		return err_set(e, ERR_CONFIG, "%s", c->tls->trust_err);
+	}
 	if (v != X509_V_OK) {
 		ERR_clear_error();
 		return verify_failed(c, v, host, e);
@@ -169,6 +192,31 @@ tls_crl(struct tls *t, const struct account *a, struct err *e)
 }
 
 /*
+ * Verify the server's chain, with tls_trust_file loaded only now: a
+ * resumed session needs no chain, and parsing the file is much of the
+ * cost of a TLS client (the system directory is looked up lazily
+ * anyway).
+ */
+static int
+verify_chain(X509_STORE_CTX *xs, void *arg)
+{
+	struct tls	*t = arg;
+
+	if (t->trust_file != NULL) {
+		if (X509_STORE_load_file(SSL_CTX_get_cert_store(t->ctx),
+		    t->trust_file) != 1) {
+			free(t->trust_err);
+			xasprintf(&t->trust_err, "tls_trust_file %s: cannot "
+			    "load: %s", t->trust_file, ssl_errstr());
+			X509_STORE_CTX_set_error(xs, X509_V_ERR_UNSPECIFIED);
+			return 0;
+		}
+		t->trust_file = NULL;
+	}
+	return X509_verify_cert(xs);
+}
+
+/*
  * What the server certificate is checked against: the chain (system
  * directory or tls_trust_file) and the name, unless a fingerprint
  * replaces both or tls_certcheck is off.
@@ -185,10 +233,8 @@ tls_trust(struct tls *t, const struct account *a, struct err *e)
 	}
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
 	if (a->trust_file != NULL) {
-		if (SSL_CTX_load_verify_locations(t->ctx, a->trust_file,
-		    NULL) != 1)
-			return err_set(e, ERR_CONFIG, "tls_trust_file %s: "
-			    "cannot load: %s", a->trust_file, ssl_errstr());
+		t->trust_file = a->trust_file;
+		SSL_CTX_set_cert_verify_callback(t->ctx, verify_chain, t);
 	} else if (SSL_CTX_load_verify_dir(t->ctx,
 	    X509_get_default_cert_dir()) != 1)
 		return err_set(e, ERR_CONFIG, "TLS: cannot use the system "
@@ -197,17 +243,136 @@ tls_trust(struct tls *t, const struct account *a, struct err *e)
 	return tls_crl(t, a, e);
 }
 
+/*
+ * What a cached session is bound to, as Postfix keys its session cache
+ * (tls_serverid_digest: server, SNI, protocols, trust anchors): the host
+ * connected to, the port, the name checked and sent as SNI, the minimum
+ * version, how the certificate was judged (the trust file with a digest
+ * of its contents, the system directory, the pinned fingerprint, or no
+ * check, and the revocation list with a digest of its contents) and the
+ * client certificate.  A change to any of them is another
+ * key, so the session it made is never offered.
+ */
+static char *
+cache_key(const struct account *a, const char *conn_host, const char *sni)
+{
+	char	 trust[PATH_MAX + 128], client[2 * PATH_MAX + 128];
+	char	 hex[65], *key;
+	size_t	 i;
+
+	if (!a->certcheck && !a->has_fpr)
+		(void)strlcpy(trust, "none", sizeof(trust));
+	else if (a->has_fpr) {
+		(void)strlcpy(trust, "fingerprint ", sizeof(trust));
+		for (i = 0; i < sizeof(a->fpr); i++)
+			(void)snprintf(hex + 2 * i, 3, "%02x", a->fpr[i]);
+		(void)strlcat(trust, hex, sizeof(trust));
+	} else if (a->trust_file != NULL) {
+		tlscache_digest(a->trust_file, hex);
+		(void)snprintf(trust, sizeof(trust), "file %s %s",
+		    a->trust_file, hex);
+	} else
+		(void)snprintf(trust, sizeof(trust), "system %s",
+		    X509_get_default_cert_dir());
+	/* A new revocation list is a new judgement of the certificate. */
+	if (a->crl_file != NULL && (a->certcheck || a->has_fpr)) {
+		tlscache_digest(a->crl_file, hex);
+		(void)strlcat(trust, " crl ", sizeof(trust));
+		(void)strlcat(trust, a->crl_file, sizeof(trust));
+		(void)strlcat(trust, " ", sizeof(trust));
+		(void)strlcat(trust, hex, sizeof(trust));
+	}
+	if (a->cert_file != NULL) {
+		tlscache_digest(a->cert_file, hex);
+		(void)snprintf(client, sizeof(client), "%s %s %s",
+		    a->cert_file, hex, a->key_file != NULL ? a->key_file : "-");
+	} else
+		(void)strlcpy(client, "none", sizeof(client));
+	xasprintf(&key, TLS_KEYFMT, (unsigned long)OpenSSL_version_num(),
+	    a->name, conn_host, conf_port(a), sni, a->tls_min, trust, client);
+	return key;
+}
+
+/*
+ * A new session from the server: kept for later processes, the first
+ * one of a connection (a TLS 1.3 server may send several tickets).
+ * Its lifetime is the shorter of the session's and the ticket's.
+ */
 static int
-tls_setup(struct conn *c, const struct account *a, const char *host,
-    struct err *e)
+session_new(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls	*t = SSL_get_app_data(ssl);
+	unsigned char	*der, *p;
+	long		 life, hint;
+	int		 len;
+
+	if (t == NULL || t->cachekey == NULL || t->stored ||
+	    !SSL_SESSION_is_resumable(sess))
+		return 0;
+	if ((len = i2d_SSL_SESSION(sess, NULL)) <= 0)
+		return 0;
+	p = der = xcalloc(1, (size_t)len);
+	if (i2d_SSL_SESSION(sess, &p) == len) {
+		life = SSL_SESSION_get_timeout(sess);
+		hint = (long)SSL_SESSION_get_ticket_lifetime_hint(sess);
+		if (hint > 0 && hint < life)
+			life = hint;
+		tlscache_put(t->cachedir, t->cachekey,
+		    (long long)SSL_SESSION_get_time(sess) + life, der,
+		    (size_t)len);
+		t->stored = 1;
+	}
+	freezero(der, (size_t)len);
+	return 0;	/* no reference kept */
+}
+
+/* Offer the cached session, if there is one for this key. */
+static void
+session_offer(struct tls *t, const struct account *a)
+{
+	SSL_SESSION		*sess;
+	unsigned char		*der;
+	const unsigned char	*p;
+	size_t			 len;
+
+	if (tlscache_get(t->cachedir, t->cachekey, &der, &len) == -1)
+		return;
+	p = der;
+	sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+	freezero(der, len);
+	if (sess == NULL) {
+		ERR_clear_error();
+		return;
+	}
+	if (SSL_SESSION_is_resumable(sess) &&
+	    SSL_SESSION_get_protocol_version(sess) >= (a->tls_min == 13 ?
+	    TLS1_3_VERSION : TLS1_2_VERSION) &&
+	    SSL_set_session(t->ssl, sess) == 1)
+		t->offered = 1;
+	SSL_SESSION_free(sess);
+	ERR_clear_error();
+}
+
+static int
+tls_setup(struct conn *c, const struct account *a, const char *conn_host,
+    const char *host, int resume, struct err *e)
 {
 	struct tls	*t;
 	unsigned char	 ip[sizeof(struct in6_addr)];
 	int		 isip;
 
 	t = c->tls = xcalloc(1, sizeof(*t));
+	/* postern reads no openssl.cnf: nothing in it is for us. */
+	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	if (resume && a->queue) {
+		t->cachedir = conf_queuedir(a);
+		t->cachekey = cache_key(a, conn_host, host);
+		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(t->ctx, session_new);
+	}
 	SSL_CTX_set_min_proto_version(t->ctx, a->tls_min == 13 ?
 	    TLS1_3_VERSION : TLS1_2_VERSION);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
@@ -216,6 +381,9 @@ tls_setup(struct conn *c, const struct account *a, const char *host,
 	if ((t->ssl = SSL_new(t->ctx)) == NULL ||
 	    SSL_set_fd(t->ssl, c->fd) != 1)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	SSL_set_app_data(t->ssl, t);
+	if (t->cachekey != NULL)
+		session_offer(t, a);
 	isip = inet_pton(AF_INET, host, ip) == 1 ||
 	    inet_pton(AF_INET6, host, ip) == 1;
 	if (isip) {
@@ -306,18 +474,21 @@ tls_describe(struct conn *c)
 /*
  * Run the TLS handshake on c's socket and switch c to TLS.  The name
  * checked against the certificate, and sent as SNI, is host (the one
- * connected to) or tls_host_override.
+ * connected to) or tls_host_override.  With resume (not for --check) and
+ * the queue on, a cached session is offered and the server's new one
+ * kept.
  */
 int
 tls_start(struct conn *c, const struct account *a, const char *host,
-    struct err *e)
+    int resume, struct err *e)
 {
-	int	rv, sslerr;
+	const char	*conn_host = host;
+	int		 rv, sslerr;
 
 	if (a->host_override != NULL)
 		host = a->host_override;
 	ERR_clear_error();
-	if (tls_setup(c, a, host, e) == -1)
+	if (tls_setup(c, a, conn_host, host, resume, e) == -1)
 		return -1;
 	while ((rv = SSL_connect(c->tls->ssl)) != 1) {
 		if (tls_wait(c, rv, &sslerr, e) == -1) {
@@ -330,6 +501,10 @@ tls_start(struct conn *c, const struct account *a, const char *host,
 	if (check_fpr(c, a, e) == -1)
 		return -1;
 	tls_describe(c);
+	if (SSL_session_reused(c->tls->ssl))
+		log_debug("TLS resumed");
+	else if (c->tls->offered)
+		log_debug("TLS: the server did not resume the cached session");
 	return 0;
 }
 
@@ -439,6 +614,8 @@ tls_close(struct conn *c)
 		SSL_free(t->ssl);
 	}
 	SSL_CTX_free(t->ctx);
+	free(t->cachekey);
+	free(t->trust_err);
 	free(t);
 	c->tls = NULL;
 	ERR_clear_error();

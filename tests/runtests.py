@@ -220,6 +220,11 @@ class Case:
             with os.fdopen(fd, 'wb') as f:
                 f.write(self.subst(conf))
 
+        problems += self.before()
+        if problems:
+            if self.server is not None:
+                problems += self.stop_server()
+            return problems
         status, stdout, stderr, run_problems = self.run_postern(
             shlex.split(self.subst(cmd).decode('utf-8')), self.gen('input', default=b''))
         problems += run_problems
@@ -238,6 +243,39 @@ class Case:
         elif self.gen('expect', 'transcript', default=b''):
             problems.append('expect/transcript is not empty but the case has no server')
         problems += self.compare_data(srv)
+        return problems
+
+    def before(self):
+        """The steps of the file `before`, in order, each of which must
+        succeed: `run ARGS` runs postern with the case's input (what it
+        prints is not compared, but searched for secrets), `sh COMMAND`
+        runs /bin/sh -c COMMAND in @TMP@.  For what needs earlier runs: a
+        TLS session cached by one run and used by the next."""
+        problems = []
+        steps = self.subst(read(self.file('before'), b'')).decode('utf-8')
+        for step in steps.splitlines():
+            word, _, rest = step.strip().partition(' ')
+            if word == 'run':
+                args = shlex.split(rest)
+                status, out, err, p = self.run_postern(args, self.gen('input', default=b''))
+                # the configuration the step names (-C) is no output
+                confs = tuple(os.path.relpath(args[i + 1], self.tmp)
+                              for i in range(len(args) - 1) if args[i] == '-C')
+                problems += p + leakcheck.check_run(self.tmp, [('stderr', err), ('stdout', out)],
+                                                    exclude=leakcheck.EXCLUDE + confs)
+                if status != 0:
+                    problems.append(f'before: {step}: exit {status}: '
+                                    + err.decode('utf-8', 'replace').strip())
+            elif word == 'sh':
+                proc = subprocess.run(['/bin/sh', '-c', rest], cwd=self.tmp,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                if proc.returncode != 0:
+                    problems.append(f'before: {step}: exit {proc.returncode}: '
+                                    + proc.stdout.decode('utf-8', 'replace').strip())
+            elif word and not word.startswith('#'):
+                problems.append(f'bad case: before: unknown step {step!r}')
+            if problems:
+                break
         return problems
 
     def start_server(self, script, srv):

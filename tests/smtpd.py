@@ -122,6 +122,8 @@ class Config:
         self.scram_bad_signature = False
         self.client_cert = False
         self.tls_max = None      # e.g. '1.2'
+        self.tickets = 0         # TLS 1.3 session tickets sent after a handshake
+        self.no_resume = False   # a context of its own: earlier sessions unknown
         self.greeting = GREETING
         self.inject = b''
         self.actions = {}        # (VERB, K or None) -> Action
@@ -174,6 +176,14 @@ def parse_directive(name, rest, where, certs):
         if words[0] not in ('1.2', '1.3'):
             raise ScriptError(f'{where}: tls-max 1.2|1.3')
         return lambda c: setattr(c, 'tls_max', words[0])
+    if name == 'tls-tickets':
+        want(1, 1)
+        if not words[0].isdigit() or int(words[0]) > 10:
+            raise ScriptError(f'{where}: tls-tickets 0..10')
+        return lambda c: setattr(c, 'tickets', int(words[0]))
+    if name == 'tls-no-resume':
+        want(0, 0)
+        return lambda c: setattr(c, 'no_resume', True)
     if name == 'greeting':
         want(1)
         line = reply_line(words[0], rest[len(words[0]):].strip(), where)
@@ -630,7 +640,7 @@ class Session:
     def start_tls(self):
         """Run the server side of a TLS handshake; record `* tls` on success."""
         self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = self.server.tls_context(self.cfg).wrap_bio(
+        self.tls = self.server.tls_context(self.cfg, self.server.connections).wrap_bio(
             self.incoming, self.outgoing, server_side=True)
         while True:
             try:
@@ -649,7 +659,7 @@ class Session:
                     pass
                 return False
         self.flush_tls()
-        self.out.event('* tls')
+        self.out.event('* tls resumed' if self.tls.session_reused else '* tls')
         peer = self.tls.getpeercert()
         if peer:
             cn = [v for rdn in peer.get('subject', ()) for k, v in rdn if k == 'commonName']
@@ -855,13 +865,20 @@ class Server:
                 apply(config)
         return config
 
-    def tls_context(self, cfg):
-        key = (cfg.cert, cfg.client_cert, cfg.tls_max)
+    def tls_context(self, cfg, conn):
+        # One context (so one set of ticket keys) per configuration; a
+        # connection with tls-no-resume gets its own, which knows no session.
+        key = (cfg.cert, cfg.client_cert, cfg.tls_max, cfg.tickets,
+               conn if cfg.no_resume else None)
         if key not in self.contexts:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(os.path.join(self.certs, cfg.cert + '.pem'),
                                 os.path.join(self.certs, cfg.cert + '.key'))
-            ctx.num_tickets = 0  # nothing unread may linger when a client closes
+            # By default nothing unread may linger when a client closes: no
+            # tickets, and no TLS 1.2 ones either.
+            ctx.num_tickets = cfg.tickets
+            if cfg.tickets == 0:
+                ctx.options |= ssl.OP_NO_TICKET
             if cfg.client_cert:
                 ctx.verify_mode = ssl.CERT_OPTIONAL
                 ctx.load_verify_locations(os.path.join(self.certs, 'ca.pem'))

@@ -86,10 +86,12 @@ def stop_process(p, timeout=5):
             p.wait()
 
 
-def make_certs(d):
+def make_certs(d, rsa=False):
     """A CA and a server certificate valid for localhost, 127.0.0.1 and
     10.77.0.2, named like tests/mkcerts.sh names them (ca.pem, good.pem,
-    good.key) so that tests/smtpd.py serves it with `cert good`."""
+    good.key) so that tests/smtpd.py serves it with `cert good`.  The keys
+    are EC P-256; rsa: the server's is RSA 2048 (what most smarthosts
+    have, and what makes a full handshake cost)."""
     os.makedirs(d, exist_ok=True)
     ext = os.path.join(d, 'ext.cnf')
     with open(ext, 'w') as f:
@@ -104,7 +106,8 @@ def make_certs(d):
          '-subj', '/CN=postern bench CA', '-days', '2',
          '-addext', 'basicConstraints=critical,CA:TRUE',
          '-addext', 'keyUsage=critical,keyCertSign,cRLSign'])
-    run(['openssl', 'req', *ec, '-keyout', f'{d}/good.key', '-out', f'{d}/good.csr',
+    leaf = ['-newkey', 'rsa:2048', '-nodes'] if rsa else ec
+    run(['openssl', 'req', *leaf, '-keyout', f'{d}/good.key', '-out', f'{d}/good.csr',
          '-subj', '/CN=localhost'])
     run(['openssl', 'x509', '-req', '-in', f'{d}/good.csr', '-CA', f'{d}/ca.pem',
          '-CAkey', f'{d}/ca.key', '-CAcreateserial', '-days', '2', '-sha256',
@@ -181,9 +184,24 @@ def table(header, rows):
     return '\n'.join(out)
 
 
-def compile_c(src, out):
-    run(['cc', '-O2', '-Wall', '-Wextra', '-o', out, src])
+def compile_c(src, out, libs=()):
+    run(['cc', '-O2', '-Wall', '-Wextra', '-o', out, src, *libs])
     return out
+
+
+def run_bench(bench, args, progs, install):
+    """The frame of every benchmark: root, the programs it needs (install
+    says how to get them), then bench(args, cleanup) with the cleanup run
+    whatever happens."""
+    require_root()
+    for prog in progs:
+        if not os.access(prog, os.X_OK):
+            die(f'{prog}: missing (./configure && make; {install})')
+    cleanup = Cleanup()
+    try:
+        return bench(args, cleanup)
+    finally:
+        cleanup.run()
 
 
 def require_root():

@@ -90,15 +90,8 @@ def main():
     ap.add_argument('--queue', action='store_true',
                     help='postern with its queue on (spool-first, fsync); default queue off')
     args = ap.parse_args()
-    B.require_root()
-    for prog in (args.postern, args.msmtp, '/usr/sbin/smtp-sink'):
-        if not os.access(prog, os.X_OK):
-            B.die(f'{prog}: missing (./configure && make; apt-get install -y msmtp postfix)')
-    cleanup = B.Cleanup()
-    try:
-        return bench(args, cleanup)
-    finally:
-        cleanup.run()
+    return B.run_bench(bench, args, (args.postern, args.msmtp, '/usr/sbin/smtp-sink'),
+                       'apt-get install -y msmtp postfix')
 
 
 def cpu(ru):

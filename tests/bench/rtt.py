@@ -38,12 +38,19 @@ CASES = [
     ('postern', 'plain', True, 4),
     ('postern', 'starttls', True, 7),
     ('postern', 'implicit', True, 5),
+    # the server sends a session ticket; every timed run resumes the session
+    # the previous run kept (the warm-up round makes the first)
+    ('postern', 'starttls-resumed', False, 8),
+    ('postern', 'implicit-resumed', False, 6),
     ('msmtp', 'plain', False, None),
     ('msmtp', 'starttls', False, None),
     ('msmtp', 'implicit', False, None),
 ]
 MODE_NAME = {'plain': 'plain (tls off)', 'starttls': 'STARTTLS + AUTH PLAIN',
-             'implicit': 'implicit TLS + AUTH PLAIN'}
+             'implicit': 'implicit TLS + AUTH PLAIN',
+             'starttls-resumed': 'STARTTLS + AUTH PLAIN, TLS resumed',
+             'implicit-resumed': 'implicit TLS + AUTH PLAIN, TLS resumed'}
+RESUMED = {'starttls-resumed': 'starttls', 'implicit-resumed': 'implicit'}
 
 
 def setns(path):
@@ -191,11 +198,24 @@ def bench(args, rtts, cleanup):
                 B.server_script(mode, chunking), os.path.dirname(ca), '0.0.0.0',
                 prefix=['ip', 'netns', 'exec', sns], nagle=args.server_nagle)
 
+    for mode, base in RESUMED.items():
+        ports[mode, False] = B.start_smtpd(
+            cleanup, work, mode, B.server_script(base, False) + 'tls-tickets 1\n',
+            os.path.dirname(ca), '0.0.0.0', prefix=['ip', 'netns', 'exec', sns],
+            nagle=args.server_nagle)
+
     confs = {}
     for client, mode, chunking, _ in CASES:
         confs[client, mode, chunking] = B.client_conf(
             client, os.path.join(work, f'{client}-{mode}-{int(chunking)}.conf'),
-            SERVER_IP, ports[mode, chunking], mode, ca)
+            SERVER_IP, ports[mode, chunking], RESUMED.get(mode, mode), ca)
+        if client == 'postern':
+            # a queue (so a session cache) of its own: queue on is the
+            # default, and the system spool may not exist
+            queue = os.path.join(work, f'queue-{mode}-{int(chunking)}')
+            os.mkdir(queue, 0o700)
+            with open(confs[client, mode, chunking], 'a') as f:
+                f.write(f'queue_dir {queue}\n')
 
     # From here on every client runs in the client namespace (no
     # `ip netns exec` in the timed path).
@@ -226,7 +246,8 @@ def bench(args, rtts, cleanup):
         med = [B.median(times.get((i, r), [])) for r in rtts]
         if i in failures and not times.get((i, lo)):
             rows.append([client, MODE_NAME[mode], 'yes' if chunking else 'no',
-                         '-', '-', 'FAILED', '-', target or '', failures[i]])
+                         *('-' for _ in rtts), 'FAILED', '-', '-', target or '',
+                         failures[i]])
             continue
         slope = (med[-1] - med[0]) / ((hi - lo) / 1000)
         # the part of the time that does not scale with the RTT

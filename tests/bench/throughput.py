@@ -109,16 +109,9 @@ def main():
     ap.add_argument('--rounds', type=int, default=3, help='batches per client (default 3)')
     ap.add_argument('--mb', type=int, default=50, help='size of the big message (default 50)')
     args = ap.parse_args()
-    B.require_root()
-    for prog in (args.postern, args.msmtp, '/usr/sbin/smtp-sink', '/usr/bin/strace'):
-        if not os.access(prog, os.X_OK):
-            B.die(f'{prog}: missing (./configure && make; '
-                  'apt-get install -y msmtp postfix strace)')
-    cleanup = B.Cleanup()
-    try:
-        return bench(args, cleanup)
-    finally:
-        cleanup.run()
+    return B.run_bench(bench, args, (args.postern, args.msmtp, '/usr/sbin/smtp-sink',
+                                     '/usr/bin/strace'),
+                       'apt-get install -y msmtp postfix strace')
 
 
 def bench(args, cleanup):
