@@ -241,7 +241,7 @@ char	*msg_unfold(const char *, size_t, size_t *);
 
 struct dkim;
 
-int	 mime_prepare(int, off_t, const char *, size_t, int, int,
+int	 mime_prepare(int, off_t, off_t, const char *, size_t, int, int,
 	    struct dkim *, struct msg *, struct err *);
 int	 msg_downgrade(const struct msg *, struct msg *, struct dkim *,
 	    struct err *);
@@ -511,6 +511,7 @@ struct qsub {
 	int		 committed;	/* renamed into place */
 	int		 queue_only;	/* -odq: no delivery attempt now */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
+	char		 notice[ERR_MSGLEN + 128]; /* what the caller is told */
 };
 
 /* What a queue run works on (-q and its selectors). */
@@ -535,10 +536,14 @@ struct qrcpt {
 	enum qstate	 state;
 	int		 code;		/* the last reply, 0: none */
 	char		*text;
+	int		 told;		/* failed, and the caller heard of it */
 };
 
 struct qent {
 	char		 id[QUEUE_IDLEN + 1];
+	int		 version;	/* of the file it was read from */
+	char		*conf;		/* the configuration file; v1: NULL */
+	int		 cflag;		/* submitted with -C (group dropped) */
 	char		*account;
 	char		*from;		/* "" for the null sender */
 	char		*notify, *ret, *envid;
@@ -548,6 +553,7 @@ struct qent {
 	long long	 created, next;
 	long long	 uid;		/* who submitted it */
 	int		 attempts;
+	long long	 last;		/* the last attempt, 0: none */
 	char		*error;		/* the last error, or NULL */
 	long long	 size;
 	int		 eightbit;
@@ -574,7 +580,8 @@ int	 spool_error(struct err *, const char *, const char *);
 char	*spool_path(const char *, const char *, const char *, const char *);
 char	*spool_clean(const char *);
 void	 spool_free(struct qent *);
-int	 spool_write(const char *, const struct qent *, int, struct err *);
+int	 spool_write(const char *, const struct qent *, struct err *);
+int	 spool_commit(const char *, const struct qent *, int, struct err *);
 int	 spool_read(const char *, const char *, struct qent *);
 int	 spool_create(const char *, char *, size_t);
 int	 spool_put(const char *, struct qent *, const char *, size_t,
@@ -607,6 +614,7 @@ void	 priv_init(void);
 void	 priv_hold(void);
 void	 priv_drop(void);
 void	 priv_revoke(void);
+int	 priv_revoked(void);
 gid_t	 priv_group(void);
 
 /* --- one message, prepared and delivered (submit.c) ---------------- */

@@ -798,8 +798,9 @@ send_queued(const struct opts *o, struct conf *conf, struct account *a,
 
 		err_set(&q, ERR_TEMP, "%s", qs->reason);
 		submit_log(env, m, 1, &q, qs->id);
-		if (o->verbose || isatty(STDERR_FILENO))
-			log_warnx("queued: %s", qs->reason);
+		/* Every time, tty or not: cron mails it, PHP logs it. */
+		if (qs->notice[0] != '\0')
+			log_warnx("%s", qs->notice);
 	} else
 		submit_log(env, m, 0, e, qs->id);
 	return report_rcpts(env, 1, o->errmode);
@@ -855,7 +856,8 @@ run_send(const struct opts *o, struct conf *conf, struct account *a,
 		status = EX_OK;
 		goto out;
 	}
-	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+	/* With the queue, a failed passwordeval defers (queue.c). */
+	if (!a->queue && a->auth != AUTH_OFF && conf_password(a, e) == -1)
 		goto out;
 	if (a->queue) {
 		qs.queue_only = o->delivery == DELIVER_QUEUE;

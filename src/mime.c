@@ -646,20 +646,20 @@ xform(int in, off_t start, off_t end, const char *top, size_t toplen,
 }
 
 /*
- * Scan in from start, then write the prepared file into m: into outfd
+ * Scan in from start to end (-1: its end of file; a queue file goes on
+ * with its envelope), then write the prepared file into m: into outfd
  * (the spool file; left open on failure), or into a temporary file when
  * outfd is -1.
  */
 int
-mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
-    int outfd, struct dkim *dk, struct msg *m, struct err *e)
+mime_prepare(int in, off_t start, off_t end, const char *top, size_t toplen,
+    int downgrade, int outfd, struct dkim *dk, struct msg *m, struct err *e)
 {
 	struct scan	*sc;
 	struct out	*o;
-	off_t		 end;
 	int		 rc = -1;
 
-	if ((end = lseek(in, 0, SEEK_END)) == -1)
+	if (end == -1 && (end = lseek(in, 0, SEEK_END)) == -1)
 		return err_set(e, ERR_IO, "temporary file: %s",
 		    strerror(errno));
 	sc = xcalloc(1, sizeof(*sc));

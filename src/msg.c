@@ -1197,8 +1197,8 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
 		    "the fix-ups");
 	else
-		rc = mime_prepare(r->out.fd, 0, top, toplen, 0, opts->outfd > 0 ?
-		    opts->outfd : -1, NULL, m, e);
+		rc = mime_prepare(r->out.fd, 0, -1, top, toplen, 0,
+		    opts->outfd > 0 ? opts->outfd : -1, NULL, m, e);
 out:
 	if (r->out.fd != -1)
 		close(r->out.fd);
@@ -1246,7 +1246,8 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 		else if ((p = strstr(h.s + from, "\r\n\r\n")) != NULL)
 			toplen = (size_t)(p - h.s) + 4;
 	}
-	rc = mime_prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, dk, out, e);
+	rc = mime_prepare(in->fd, (off_t)toplen, (off_t)in->size, h.s, toplen,
+	    1, -1, dk, out, e);
 	free(h.s);
 	return rc;
 }

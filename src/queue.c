@@ -13,9 +13,12 @@
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +47,39 @@ struct qctx {
 	char			**extra;	/* ids queued during the run */
 	size_t			 nextra;
 	int			 sent, deferred, failed;
+	char			 relay[320];	/* of the last attempt */
+	struct reply		 final;		/* its reply to the data */
 };
 /* --- submission -------------------------------------------------------- */
+
+/*
+ * With -C the group is dropped: the message is the caller's, under a
+ * configuration the system did not choose, and a later run of the system
+ * queue would deliver it through the system's smarthost.  So it never
+ * enters the system spool, whoever the caller is (root too).
+ */
+static int
+system_spool(const char *dir)
+{
+	struct stat	 a, b;
+
+	if (!priv_revoked())
+		return 0;
+	if (strcmp(dir, SPOOLDIR) == 0)
+		return 1;
+	return stat(dir, &a) == 0 && stat(SPOOLDIR, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The configuration a message belongs to: its file's real path. */
+static char *
+conf_of(const struct conf *c)
+{
+	char	buf[PATH_MAX];
+
+	return xstrdup(c->path == NULL ? "" : realpath(c->path, buf) != NULL ?
+	    buf : c->path);
+}
 
 /*
  * Start a submission: check that the spool is writable (exit 73 naming
@@ -69,6 +103,10 @@ queue_open(struct qsub *q, const struct account *a, struct err *e)
 		return -1;
 	}
 	priv_drop();
+	if (system_spool(dir))
+		return err_set(e, ERR_CANTCREAT, "a message submitted with -C "
+		    "may not enter the system spool %s: set queue_dir in the "
+		    "configuration file", dir);
 	if ((q->fd = spool_create(dir, q->id, sizeof(q->id))) == -1) {
 		spool_error(e, dir, "creating the message file");
 		if (e->cls == ERR_IO)
@@ -107,13 +145,16 @@ queue_abort(struct qsub *q)
 
 /* The queue entry of a new submission. */
 static void
-qent_make(struct qent *q, const char *id, const struct account *a,
-    const struct envelope *env, const struct msg *m, enum errmode em)
+qent_make(struct qent *q, const char *id, const struct conf *c,
+    const struct account *a, const struct envelope *env, const struct msg *m,
+    enum errmode em)
 {
 	size_t	i;
 
 	memset(q, 0, sizeof(*q));
 	(void)strlcpy(q->id, id, sizeof(q->id));
+	q->conf = conf_of(c);
+	q->cflag = priv_revoked();
 	q->account = xstrdup(a->name);
 	q->from = xstrdup(env->from);
 	q->notify = env->dsn_notify != NULL ? xstrdup(env->dsn_notify) : NULL;
@@ -226,6 +267,9 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	size_t		 i, k;
 	int		 rc;
 
+	ctx->relay[0] = '\0';
+	memset(&ctx->final, 0, sizeof(ctx->final));
+	q->last = (long long)time(NULL);
 	if (session_for(ctx, a, e) == -1) {
 		/* A 5xx greeting or EHLO refuses every message. */
 		for (i = 0; i < q->nrcpt; i++)
@@ -251,6 +295,8 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	rc = smtp_deliver(ctx->s, &env, &m, more, e);
 	if (rc == 0)
 		spool_crash("after-dot");
+	(void)strlcpy(ctx->relay, env.relay, sizeof(ctx->relay));
+	ctx->final = env.final;
 	for (i = 0, k = 0; i < q->nrcpt; i++) {
 		struct rcpt *r;
 
@@ -281,12 +327,24 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 static void
 bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 {
-	struct qent	 d;
+	struct qent	 d, f;
 	struct err	 e;
 	char		*to, *text;
-	size_t		 len;
+	size_t		 len, i;
 
+	/* Only the failures nobody heard of: one notice per failure. */
+	f = *q;
+	f.rcpts = xcalloc(q->nrcpt, sizeof(*f.rcpts));
+	for (i = 0, f.nrcpt = 0; i < q->nrcpt; i++)
+		if (q->rcpts[i].state == Q_FAILED && !q->rcpts[i].told)
+			f.rcpts[f.nrcpt++] = q->rcpts[i];
+	if (f.nrcpt == 0) {
+		free(f.rcpts);
+		return;
+	}
+	q = &f;
 	if (q->dsn) {
+		free(f.rcpts);
 		log_mail(LOG_WARNING, "%s: a DSN could not be delivered; "
 		    "dropped", q->id);
 		return;
@@ -297,11 +355,12 @@ bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 		xasprintf(&to, "postmaster@%s", ctx->fqdn);
 	memset(&d, 0, sizeof(d));
 	text = dsn_make(q, fd, to, ctx->fqdn, ctx->now, expired, &len);
+	d.conf = q->conf != NULL ? xstrdup(q->conf) : NULL;
+	d.cflag = q->cflag;
 	d.account = xstrdup(q->account);
 	d.from = xstrdup("");
 	d.dsn = 1;
 	d.created = d.next = ctx->now;
-	d.size = (long long)len;
 	d.maxline = 998;
 	d.rcpts = xcalloc(1, sizeof(*d.rcpts));
 	d.rcpts[0].addr = to;
@@ -318,6 +377,7 @@ bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 	}
 	free(text);
 	spool_free(&d);
+	free(f.rcpts);
 }
 
 /*
@@ -335,10 +395,13 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	for (i = 0; i < q->nrcpt; i++) {
 		failed += q->rcpts[i].state == Q_FAILED;
 		sent += q->rcpts[i].state == Q_SENT;
+		/* A submission's caller hears of a refusal (exit, stderr). */
+		if (q->rcpts[i].state == Q_FAILED && ctx->interactive &&
+		    q->errmode != ERRMODE_MAIL)
+			q->rcpts[i].told = 1;
 	}
 	if (pending(q) == 0) {
-		if (failed > 0 && (!ctx->interactive ||
-		    q->errmode == ERRMODE_MAIL))
+		if (failed > 0)
 			bounce(ctx, q, fd, 0);
 		log_mail(LOG_INFO, "%s: from=<%s> sent=%d failed=%d: removed",
 		    q->id, q->from, sent, failed);
@@ -358,7 +421,7 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	ctx->deferred++;
 	log_mail(LOG_INFO, "%s: from=<%s> deferred (attempt %d): %s", q->id,
 	    q->from, q->attempts, why);
-	return spool_write(ctx->dir, q, 0, e);
+	return spool_write(ctx->dir, q, e);
 }
 
 /* The reason a message stays queued, for the caller and the log. */
@@ -380,6 +443,70 @@ deferral(const struct qent *q, int rc, const struct err *de, char *buf,
 			return;
 		}
 	buf[0] = '\0';
+}
+
+/*
+ * A software error cannot succeed on a later try as it is: the message
+ * is held (mailq says so, --release tries it again), never removed.
+ */
+static void
+hold_if_hopeless(struct qent *q, int rc, const struct err *de)
+{
+	if (rc == -1 && de->cls == ERR_SOFTWARE)
+		q->held = 1;
+}
+
+/* Fill env (rcpts from q, nrcpt set) with the fate of each recipient. */
+static void
+rcpt_states(const struct qent *q, struct envelope *env)
+{
+	size_t	i;
+
+	for (i = 0; i < q->nrcpt && i < env->nrcpt; i++) {
+		struct rcpt *r = &env->rcpts[i];
+
+		/* Code 0: refused with the message, which the error says. */
+		r->state = q->rcpts[i].state == Q_SENT ? RCPT_OK :
+		    q->rcpts[i].state == Q_FAILED ? (q->rcpts[i].code != 0 ?
+		    RCPT_PERMFAIL : RCPT_PENDING) : RCPT_TEMPFAIL;
+		r->reply.code = q->rcpts[i].code;
+		(void)strlcpy(r->reply.text, q->rcpts[i].text != NULL ?
+		    q->rcpts[i].text : "", sizeof(r->reply.text));
+	}
+}
+
+/*
+ * The summary line of an attempt of a queue run or a flush (a
+ * submission's own is the caller's, submit_log()), once its outcome is
+ * in the spool: the real relay and the server's reply.
+ */
+static void
+attempt_log(struct qctx *ctx, const struct qent *q, int rc,
+    const struct err *de, const char *why)
+{
+	struct envelope	 env;
+	struct msg	 m;
+	struct err	 le;
+	size_t		 i;
+
+	memset(&env, 0, sizeof(env));
+	memset(&m, 0, sizeof(m));
+	m.size = (off_t)q->size;
+	env.from = q->from;
+	env.rcpts = xcalloc(q->nrcpt, sizeof(*env.rcpts));
+	for (i = 0; i < q->nrcpt; i++)
+		env.rcpts[i].addr = q->rcpts[i].addr;
+	env.nrcpt = q->nrcpt;
+	rcpt_states(q, &env);
+	(void)strlcpy(env.relay, ctx->relay, sizeof(env.relay));
+	env.final = ctx->final;
+	le = *de;
+	if (pending(q) > 0) {
+		le.cls = ERR_TEMP;
+		(void)strlcpy(le.msg, why, sizeof(le.msg));
+	}
+	submit_log(&env, &m, rc == -1 || pending(q) > 0, &le, q->id);
+	free(env.rcpts);
 }
 
 /*
@@ -417,7 +544,11 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 		log_warnx("%s: TLS policy not met, the message stays queued: "
 		    "%s", q->id, de.msg);
 	deferral(q, rc, &de, why, sizeof(why));
-	return settle(ctx, a, q, fd, why, e);
+	hold_if_hopeless(q, rc, &de);
+	if (settle(ctx, a, q, fd, why, e) == -1)
+		return -1;
+	attempt_log(ctx, q, rc, &de, why);
+	return 0;
 }
 
 /* --- queue runs -------------------------------------------------------- */
@@ -493,6 +624,27 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 }
 
 /*
+ * A run delivers only the messages of the configuration it loaded (a
+ * version 1 message, which does not say, goes with any).
+ */
+static int
+ours(const struct qctx *ctx, const struct qent *q)
+{
+	char	*mine;
+	int	 rc;
+
+	if (q->conf == NULL)
+		return 1;
+	mine = conf_of(ctx->conf);
+	rc = strcmp(mine, q->conf) == 0;
+	free(mine);
+	if (!rc)
+		log_debug("%s: queued under %s, not %s: skipped", q->id,
+		    q->conf, ctx->conf->path);
+	return rc;
+}
+
+/*
  * Lock, re-read, and process message id.  0 when done or skipped (locked
  * by another process, or gone).
  */
@@ -505,6 +657,11 @@ run_one(struct qctx *ctx, const char *id, int more, struct err *e)
 	if ((fd = spool_lock(ctx->dir, id)) == -1)
 		return 0;
 	if (spool_read(ctx->dir, id, &q) == -1) {
+		close(fd);
+		return 0;
+	}
+	if (!ours(ctx, &q)) {
+		spool_free(&q);
 		close(fd);
 		return 0;
 	}
@@ -616,23 +773,58 @@ queue_run(struct conf *c, const struct account *a, const struct qsel *sel,
 	return rc;
 }
 
-/* Report each recipient's fate in env, as the client left it. */
-static void
-to_envelope(const struct qent *q, struct envelope *env)
+/* Will this deferral fix itself?  Not when it is the configuration's. */
+static int
+lasting(int rc, const struct err *de)
 {
-	size_t	i;
+	return rc == -1 && (de->cls == ERR_TLSPOLICY ||
+	    de->cls == ERR_NOPERM || de->cls == ERR_CONFIG ||
+	    (de->cls == ERR_TEMP && strstr(de->msg,
+	    gai_strerror(EAI_NONAME)) != NULL));
+}
 
-	for (i = 0; i < q->nrcpt && i < env->nrcpt; i++) {
-		struct rcpt *r = &env->rcpts[i];
+/*
+ * What the caller of a submission is told when the message stays
+ * queued: "queued ID: REASON (next try in 5m)", every time, tty or not
+ * (cron mails stderr, PHP logs it).
+ */
+static void
+notice(struct qsub *sub, const struct account *a, const struct qent *q,
+    int rc, const struct err *de)
+{
+	char		 when[32], who[256] = "";
+	long long	 d = q->next - (long long)time(NULL);
 
-		/* Code 0: refused with the message, which the error says. */
-		r->state = q->rcpts[i].state == Q_SENT ? RCPT_OK :
-		    q->rcpts[i].state == Q_FAILED ? (q->rcpts[i].code != 0 ?
-		    RCPT_PERMFAIL : RCPT_PENDING) : RCPT_TEMPFAIL;
-		r->reply.code = q->rcpts[i].code;
-		(void)strlcpy(r->reply.text, q->rcpts[i].text != NULL ?
-		    q->rcpts[i].text : "", sizeof(r->reply.text));
-	}
+	if (d < 60)
+		(void)snprintf(when, sizeof(when), "%llds", d > 0 ? d : 0);
+	else if ((d = (d + 30) / 60) % 60 != 0)
+		(void)snprintf(when, sizeof(when), "%lldm", d);
+	else
+		(void)snprintf(when, sizeof(when), "%lldh", d / 60);
+	if (rc == -1 && de->cls == ERR_NOPERM)
+		(void)snprintf(who, sizeof(who), "account %s%s%s%s: ",
+		    a->name, a->user != NULL ? " (user " : "",
+		    a->user != NULL ? a->user : "", a->user != NULL ? ")" :
+		    "");
+	if (q->held)
+		(void)snprintf(sub->notice, sizeof(sub->notice), "held %s: "
+		    "%s%s (it cannot succeed as it is; postern --release %s "
+		    "once fixed)", q->id, who, sub->reason, q->id);
+	else
+		(void)snprintf(sub->notice, sizeof(sub->notice), "queued %s: "
+		    "%s%s (next try in %s%s)", q->id, who, sub->reason, when,
+		    lasting(rc, de) ? "; this will not fix itself: check the "
+		    "configuration" : "");
+}
+
+/* Report each recipient's fate in env, and where it went. */
+static void
+to_envelope(const struct qctx *ctx, const struct qent *q,
+    struct envelope *env)
+{
+	rcpt_states(q, env);
+	(void)strlcpy(env->relay, ctx->relay, sizeof(env->relay));
+	env->final = ctx->final;
 }
 
 /*
@@ -656,10 +848,8 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	size_t		 n = 0, i;
 	int		 rc, more = 0;
 
-	if (fsync(m->fd) == -1)
-		return spool_error(e, sub->dir, "fsync");
-	qent_make(&q, sub->id, a, env, m, em);
-	if (spool_write(sub->dir, &q, 1, e) == -1) {
+	qent_make(&q, sub->id, c, a, env, m, em);
+	if (spool_commit(sub->dir, &q, m->fd, e) == -1) {
 		spool_free(&q);
 		return -1;
 	}
@@ -691,25 +881,22 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	spool_items_free(it, n);
 	memset(&de, 0, sizeof(de));
 	rc = attempt(&ctx, a, &q, m->fd, more, &de);
-	to_envelope(&q, env);
-	if (rc == -1 && !message_refused(de.cls) && de.cls != ERR_TEMP &&
-	    de.cls != ERR_TLSPOLICY) {
-		/* Not the smarthost's word on the message: the caller's. */
-		*e = de;
-		(void)spool_remove(ctx.dir, q.id, &de);
-		goto out;
-	}
-	if (rc == -1 && de.cls == ERR_TLSPOLICY)
-		log_warnx("TLS policy not met; the message stays queued: %s",
-		    de.msg);
+	to_envelope(&ctx, &q, env);
+	/*
+	 * Committed: only the smarthost's permanent refusal ends it here.
+	 * Any other error (a refused login, a protocol error, a local one)
+	 * leaves it queued, or held, and the caller is told (sub->notice).
+	 */
 	deferral(&q, rc, &de, sub->reason, sizeof(sub->reason));
+	hold_if_hopeless(&q, rc, &de);
 	if (settle(&ctx, a, &q, m->fd, sub->reason, e) == -1) {
 		rc = -1;
 		goto out;
 	}
-	if (pending(&q) > 0)
+	if (pending(&q) > 0) {
+		notice(sub, a, &q, rc, &de);
 		rc = 0;
-	else if (rc == -1 && message_refused(de.cls) &&
+	} else if (rc == -1 && message_refused(de.cls) &&
 	    em != ERRMODE_MAIL) {
 		*e = de;	/* refused as a whole: the exit status says */
 		goto out;
@@ -828,7 +1015,7 @@ queue_admin(const struct account *a, const char *what, const char *id,
 		q.held = strcmp(what, "hold") == 0;
 		if (!q.held)
 			q.next = time(NULL);
-		rc = spool_write(dir, &q, 0, e);
+		rc = spool_write(dir, &q, e);
 	}
 	spool_free(&q);
 	close(fd);

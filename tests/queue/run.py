@@ -291,7 +291,12 @@ class Env:
         return sorted(os.listdir(self.queue))
 
     def committed(self):
-        return [f for f in self.files() if f.endswith('.env') and not f.startswith('tmp.')]
+        """The file holding each committed message's envelope: ID.env once
+        it was updated, else ID.msg, which is the commit point and carries
+        the envelope after the message (queue format 2)."""
+        files = self.files()
+        return [f[:-4] + '.env' if f[:-4] + '.env' in files else f
+                for f in files if f.endswith('.msg') and not f.startswith('tmp.')]
 
     def clean(self):
         shutil.rmtree(self.work, ignore_errors=True)
@@ -328,10 +333,14 @@ def t_server_down():
     q = Env('down')
     rc, out, err = q.send('m1', args=['-v'])
     check(rc == 0, f'submission exited {rc}: {err}')
-    check('postern: queued: 127.0.0.1:' in err and 'Connection refused' in err,
-          f'no "queued:" line with -v: {err!r}')
+    line = re.compile(r'postern: queued ([0-9A-F]{16}): 127\.0\.0\.1:\d+: connect: '
+                      r'Connection refused \(next try in 5m\)\n')
+    check(line.search(err), f'no "queued ID:" line with -v: {err!r}')
+    # Loud deferral (issue 12): every time, tty or not, exactly this line.
     rc, out, err = q.send('m2')
-    check(rc == 0 and err == '', f'without -v and a tty: exit {rc}, stderr {err!r}')
+    m = line.fullmatch(err)
+    check(rc == 0 and m, f'without -v and a tty: exit {rc}, stderr {err!r}')
+    check(m.group(1) + '.msg' in q.files(), f'{m.group(1)} is not the queued id: {q.files()}')
     lq = q.mailq()
     check(lq.count('<rcpt@example.net> deferred') == 2 and 'Connection refused' in lq,
           f'mailq: {lq}')
