@@ -887,6 +887,195 @@ def t_concurrency():
     q.clean()
 
 
+# ---------------------------------------------------------------- issue 12: nothing lost, nothing silent
+
+QUEUED = re.compile(r'postern: queued ([0-9A-F]{16}): (.*) \(next try in 5m(; this will not fix '
+                    r'itself: check the configuration)?\)\n')
+
+
+def t_quoted_space_through_queue():
+    """A quoted local part with a space goes through the queue byte for
+    byte (format 2 encodes it as xtext; version 1 split the line there)."""
+    q = Env('quoted')
+    rcpt = '"john doe"@example.net'
+    rc, _, err = q.send('m1', rcpts=(rcpt,))
+    check(rc == 0, f'{rc} {err!r}')
+    check(f'<{rcpt}> deferred' in q.mailq(), q.mailq())
+    srv = Scripted(q.work, 'cap PIPELINING\n')
+    q.set_port(srv.port)
+    rc, _, err = q.run(['-qf'])
+    srv.stop()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = [l for l in srv.transcript().splitlines() if l.startswith('RCPT')]
+    check(got == ['RCPT TO:<"john doe"@example.net>'], f'RCPT lines: {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_rcpt_100000_queued():
+    """100,000 recipients queued (an envelope of some 3 MB, over the 1 MiB
+    that format 1 read back), then delivered: each RCPT once, in order."""
+    q = Env('r100k')
+    # As short as tests/cases/rcpt-100000-argv's: argv and the
+    # environment share Linux's 2 MiB.
+    rcpts = ['%05d@x.org' % i for i in range(100000)]
+    rc, _, err = q.send('big', rcpts=rcpts, timeout=300)
+    check(rc == 0, f'{rc} {err!r}')
+    size = sum(os.path.getsize(os.path.join(q.queue, f)) for f in q.committed())
+    check(size > 2 * 1024 * 1024, f'the envelope is only {size} bytes')
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'], timeout=300)
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    check(len(sink.messages) == 1, f'{len(sink.messages)} messages')
+    check(sink.messages[0][1] == rcpts, f'{len(sink.messages[0][1])} RCPTs, not the '
+          'same ones in the same order')
+    check(sink.counts.get('RCPT') == 100000, f'RCPT count {sink.counts.get("RCPT")}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+AUTHCONF = 'auth plain\nauth_allow_plaintext on\nuser alice\n'
+AUTHSRV = 'cap PIPELINING\nauth PLAIN LOGIN\nuser alice s3cret-pw\n'
+
+
+def queued_then_once(q, srv_script, fix, expect_line):
+    """Submit (queued, the line said), fix the configuration, -qf: the
+    message is delivered once, and a second -qf sends nothing."""
+    srv = Scripted(q.work, srv_script)
+    try:
+        q.set_port(srv.port)
+        rc, _, err = q.send('m1')
+        m = QUEUED.fullmatch(err)
+        check(rc == 0 and m, f'submission: exit {rc}, stderr {err!r}')
+        check(expect_line(m), f'the queued line: {err!r}')
+        check(m.group(1) + '.msg' in q.files(), f'{m.group(1)} is not queued: {q.files()}')
+        check(srv.tags() == [], f'delivered at once: {srv.tags()}')
+        q.set_port(srv.port, fix)
+        for _ in range(2):
+            rc, _, err = q.run(['-qf'])
+            check(rc == 0, f'-qf: {rc} {err}')
+    finally:
+        srv.stop()
+    check(srv.tags() == ['m1'], f'delivered: {srv.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    return srv, m
+
+
+def t_auth_535_queued():
+    q = Env('a535', AUTHCONF + 'password wrong-pw\n')
+    srv, m = queued_then_once(
+        q, AUTHSRV, AUTHCONF + 'password s3cret-pw\n',
+        lambda m: m.group(2).startswith('account default (user alice): 127.0.0.1:') and
+        m.group(2).endswith('authentication failed: 535 5.7.8 Authentication credentials '
+                            'invalid') and m.group(3))
+    q.clean()
+
+
+def t_passwordeval_failure_queued():
+    q = Env('peval', AUTHCONF + 'passwordeval exit 3\n')
+    srv, m = queued_then_once(
+        q, AUTHSRV, AUTHCONF + 'passwordeval echo s3cret-pw\n',
+        lambda m: m.group(2) == f"{q.conf}:1: account 'default': passwordeval failed "
+        '(status 3)' and m.group(3))
+    q.clean()
+
+
+def t_protocol_error_after_commit_queued():
+    """A malformed reply to the final dot: the message stays queued."""
+    q = Env('proto')
+    sink = Sink(fail=lambda k, n: 'hello there' if k == 'DOT' and n == 1 else None)
+    q.set_port(sink.port)
+    rc, _, err = q.send('m1')
+    m = QUEUED.fullmatch(err)
+    check(rc == 0 and m and m.group(2).endswith('malformed reply: hello there') and
+          not m.group(3), f'{rc} {err!r}')
+    check(sink.tags() == [] and len(q.committed()) == 1, f'{sink.tags()} {q.files()}')
+    for _ in range(2):
+        rc, _, err = q.run(['-qf'])
+        check(rc == 0, f'-qf: {rc} {err}')
+    sink.close()
+    check(sink.tags() == ['m1'], f'delivered: {sink.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_refusal_told_once():
+    """One recipient refused (exit 67, stderr), two deferred: when -qf
+    delivers the two, no DSN names the refused one again."""
+    q = Env('told')
+    sink = Sink(fail=lambda k, n: '550 5.1.1 no such user' if k == 'RCPT' and n == 1 else
+                '451 4.2.0 later' if k == 'RCPT' and n in (2, 3) else None)
+    q.set_port(sink.port)
+    rc, _, err = q.send('m1', rcpts=('bad@example.net', 'b@example.net', 'c@example.net'))
+    check(rc == 67 and 'bad@example.net' in err, f'{rc} {err!r}')
+    check(len(q.committed()) == 1, f'not queued: {q.files()}')
+    rc, _, err = q.run(['-qf'])
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = [(s[:12], r) for s, r, d in sink.messages]
+    check(got == [(b'MAIL FROM:<s', ['b@example.net', 'c@example.net'])],
+          f'messages (a DSN would be MAIL FROM:<>): {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+V1_ENV = ('postern-queue 1\naccount default\nuid 0\ncreated {now}\nnext 0\nattempts 1\n'
+          'held 0\ndsn 0\nerrmode 0\nsize {size}\neightbit 0\nmaxline 20\n'
+          'from sender@example.org\nerror 451 later\n{rcpts}end\n')
+
+
+def t_version1_files():
+    """Files of queue format 1, written by hand: one as submitted, one
+    with a recipient already sent; -qf delivers what is pending, once."""
+    q = Env('v1')
+    now = int(time.time())
+    for i, rcpts in ((1, 'rcpt pending 0 a@example.net \nrcpt pending 451 b@example.net '
+                      '451 4.2.0 greylisted\n'),
+                     (2, 'rcpt sent 250 a@example.net 250 ok\nrcpt pending 0 c@example.net \n')):
+        ident = f'{now:08X}0000000{i}'
+        data = message(f'v{i}').replace(b'\n', b'\r\n')
+        with open(os.path.join(q.queue, ident + '.msg'), 'wb') as f:
+            f.write(data)
+        with open(os.path.join(q.queue, ident + '.env'), 'w') as f:
+            f.write(V1_ENV.format(now=now, size=len(data), rcpts=rcpts))
+    lq = q.mailq()
+    check('-- 2 messages' in lq and '<b@example.net> deferred' in lq, lq)
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'])
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = sorted((tag_of(d), r) for _, r, d in sink.messages)
+    check(got == [('v1', ['a@example.net', 'b@example.net']), ('v2', ['c@example.net'])],
+          f'delivered: {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_run_only_own_configuration():
+    """A message belongs to the configuration it was submitted with: a
+    run under another file, on the same queue directory, leaves it."""
+    q = Env('ownconf')
+    q.send('m1')
+    other = os.path.join(q.work, 'other.conf')
+    sink = Sink()
+    with open(q.conf) as f:
+        text = f.read()
+    fd = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(re.sub(r'port \d+', f'port {sink.port}', text))
+    p = subprocess.run([OPTS.postern, '-C', other, '-qf'], capture_output=True)
+    check(p.returncode == 0 and sink.tags() == [], f'{p.returncode} {p.stderr} {sink.tags()}')
+    check(len(q.committed()) == 1, f'{q.files()}')
+    q.set_port(sink.port)
+    q.run(['-qf'])
+    sink.close()
+    check(sink.tags() == ['m1'] and q.files() == [], f'{sink.tags()} {q.files()}')
+    q.clean()
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
@@ -908,7 +1097,10 @@ def main():
                t_permanent_failure_removes, t_oem_bounces_instead, t_expiry_dsn,
                t_expiry_null_sender_to_postmaster, t_backoff_doubles, t_sweeps_leftovers,
                t_crash_after_rename, t_crash_after_dot, t_crash_mid_rewrite,
-               t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency):
+               t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency,
+               t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
+               t_passwordeval_failure_queued, t_protocol_error_after_commit_queued,
+               t_refusal_told_once, t_version1_files, t_run_only_own_configuration):
         test(fn)
     if WINDOWS:
         print('crash windows:')
