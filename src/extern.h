@@ -170,6 +170,7 @@ struct conf {
 };
 
 int	 conf_load(struct conf *, const char *, int, struct err *);
+int	 conf_duration(const char *, int *);
 const char *conf_queuedir(const struct account *);
 int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
@@ -604,8 +605,11 @@ int	 queue_submit(struct qsub *, struct conf *, const struct account *,
 void	 queue_abort(struct qsub *);
 int	 queue_run(struct conf *, const struct account *, const struct qsel *,
 	    const char *, struct err *);
-int	 queue_list(const struct account *, FILE *, struct err *);
-int	 queue_admin(const struct account *, const char *, const char *,
+
+/* mailq, -bp and the administration of the queue (mailq.c). */
+int	 mailq_list(const struct account *, int, long long, FILE *, int *,
+	    struct err *);
+int	 mailq_admin(const struct account *, const char *, const char *,
 	    struct err *);
 
 /* --- privileges (priv.c) ------------------------------------------- */

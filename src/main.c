@@ -62,6 +62,8 @@ struct opts {
 	int		  ignoredots;	/* -i, -oi, -O IgnoreDots */
 	int		  check;	/* --check */
 	int		  extract;	/* -t */
+	int		  json;		/* mailq --json, -v */
+	int		  maxage;	/* mailq --max-age: seconds; 0: none */
 	char		**rcpts;
 	int		  nrcpt;
 };
@@ -116,13 +118,14 @@ help(void)
 	printf(USAGE, getprogname());
 	printf("       %s --check [-a account] [-C file]\n"
 	    "       %s --delete id | --hold id | --release id [-C file]\n"
+	    "       %s -bp [-v] [--json] [--max-age age] [-C file]\n"
 	    "       %s --version | --help\n"
 	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
 	    "the queue (mailq),\n"
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
 	    "-q run the queue.  See postern(8).\n", getprogname(),
-	    getprogname(), getprogname());
+	    getprogname(), getprogname(), getprogname());
 	exit(EX_OK);
 }
 
@@ -483,6 +486,19 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->check = 1;
 			continue;
 		}
+		if (strcmp(p, "--json") == 0) {
+			o->json = 1;
+			continue;
+		}
+		if (strcmp(p, "--max-age") == 0) {
+			if (argv[i + 1] == NULL ||
+			    conf_duration(argv[++i], &o->maxage) == -1) {
+				log_warnx("--max-age: a duration such as 90s, "
+				    "30m, 4h or 2d");
+				usage();
+			}
+			continue;
+		}
 		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
 		    strcmp(p, "--release") == 0) {
 			o->mode = MODE_ADMIN;
@@ -728,13 +744,19 @@ static int
 run_queue(const struct opts *o, struct conf *conf, struct account *a,
     const char *fqdn, struct err *e)
 {
+	int	status;
+
 	switch (o->mode) {
 	case MODE_QUEUE:
 		return queue_run(conf, a, &o->sel, fqdn, e) == -1 ? -1 : EX_OK;
 	case MODE_LIST:
-		return queue_list(a, stdout, e) == -1 ? -1 : EX_OK;
+		/* Plain mailq exits 0 whatever the queue holds (Postfix). */
+		if (mailq_list(a, o->json || o->verbose, o->maxage > 0 ?
+		    o->maxage : -1, stdout, &status, e) == -1)
+			return -1;
+		return status;
 	default:
-		return queue_admin(a, o->admin, o->adminid, e) == -1 ? -1 :
+		return mailq_admin(a, o->admin, o->adminid, e) == -1 ? -1 :
 		    EX_OK;
 	}
 }

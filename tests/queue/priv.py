@@ -271,14 +271,15 @@ def run(work):
     for extra in ('', f'queue_dir {link}\n'):
         write_conf(rootconf, 1, extra)
         os.chmod(rootconf, 0o600)
+        before = sorted(os.listdir(spool))
         p = subprocess.run([bin_, '-C', rootconf, 'rcpt@example.net'], input=msg,
                            capture_output=True, timeout=60)
         err = p.stderr.decode()
         want = (f'postern: a message submitted with -C may not enter the system spool '
                 f'{link if extra else spool}: set queue_dir in the configuration file\n')
         result(f'-C as root never in the system spool ({extra.strip() or "no queue_dir"})',
-               p.returncode == 73 and err == want and os.listdir(spool) == [],
-               f'{p.returncode} {err!r} {os.listdir(spool)}')
+               p.returncode == 73 and err == want and sorted(os.listdir(spool)) == before,
+               f'{p.returncode} {err!r} {before} -> {os.listdir(spool)}')
 
 
 def dkim(work, etc, conf, gid, bin_, msg):

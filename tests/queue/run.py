@@ -26,6 +26,7 @@ import argparse
 import email
 import email.policy
 import glob
+import json
 import os
 import random
 import re
@@ -1076,6 +1077,92 @@ def t_run_only_own_configuration():
     q.clean()
 
 
+def t_mailq_fields():
+    """mailq per message: attempts, last attempt, its error, next
+    attempt, held or not (TZ=UTC in every run)."""
+    q = Env('mqfields')
+    t0 = int(time.time())
+    q.send('m1', rcpts=('a@example.net', '"john doe"@example.net'))
+    t1 = int(time.time())
+    lq = q.mailq()
+    (ident,) = [f[:-4] for f in q.committed()]
+    date = r'[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d'
+    want = (rf'{ident} +\d+ {date}  <sender@example\.org>\n'
+            r'    \(127\.0\.0\.1:\d+: connect: Connection refused\)\n'
+            rf'    attempts 1, last ({date}), next ({date})\n'
+            r'    <a@example\.net> deferred\n'
+            r'    <"john doe"@example\.net> deferred\n'
+            r'-- 1 message\n')
+    m = re.fullmatch(want, lq)
+    check(m, f'mailq:\n{lq}')
+    last = time.strftime('%a %b %e %H:%M:%S', time.gmtime(t0))
+    last1 = time.strftime('%a %b %e %H:%M:%S', time.gmtime(t1))
+    check(m.group(1) in (last, last1), f'last attempt {m.group(1)}, not {last}')
+    nxt = [time.strftime('%a %b %e %H:%M:%S', time.gmtime(t + 300)) for t in (t0, t1)]
+    check(m.group(2) in nxt, f'next attempt {m.group(2)}, not {nxt}')
+    rc, _, err = q.run(['--hold', ident])
+    lq = q.mailq()
+    check('(held)' in lq and f'attempts 1, last {m.group(1)}, held: no next attempt\n' in lq,
+          f'held:\n{lq}')
+    q.clean()
+
+
+def t_mailq_json():
+    """mailq --json (and -v): one object per message, every field."""
+    q = Env('mqjson')
+    t0 = int(time.time())
+    q.send('m1', rcpts=('a@example.net', '"john doe"@example.net'))
+    t1 = int(time.time())
+    rc, out, err = q.run(['-bp', '--json'])
+    check(rc == 0 and err == '', f'{rc} {err!r}')
+    rc2, out2, _ = q.run(['-bp', '-v'])
+    check(rc2 == 0 and out2 == out, f'-v is not --json: {out2!r}')
+    lines = out.splitlines()
+    check(len(lines) == 1, f'{len(lines)} lines: {out!r}')
+    j = json.loads(lines[0])
+    (ident,) = [f[:-4] for f in q.committed()]
+    check(t0 <= j['created'] <= t1 and t0 <= j['last_attempt'] <= t1 and
+          j['next_attempt'] == j['last_attempt'] + 300, f'times: {j}')
+    for k in ('created', 'last_attempt', 'next_attempt'):
+        j.pop(k)
+    want = {'id': ident, 'version': 2, 'size': j['size'], 'from': 'sender@example.org',
+            'account': 'default', 'conf': os.path.realpath(q.conf), 'conf_option': True,
+            'uid': os.getuid(), 'attempts': 1, 'held': False, 'dsn': False,
+            'error': j['error'],
+            'recipients': [{'address': 'a@example.net', 'state': 'deferred', 'code': 0,
+                            'text': None},
+                           {'address': '"john doe"@example.net', 'state': 'deferred',
+                            'code': 0, 'text': None}]}
+    check(j == want, f'{j}\n!= {want}')
+    check(re.fullmatch(r'127\.0\.0\.1:\d+: connect: Connection refused', j['error']),
+          j['error'])
+    check(j['size'] == os.path.getsize(os.path.join(q.queue, ident + '.msg')) -
+          len(open(os.path.join(q.queue, ident + '.msg'), 'rb').read().split(
+              b'\npostern-queue 2\n')[1]) - len(b'\npostern-queue 2\n') + 1, 'size')
+    rc, out, _ = q.run(['-bp', '--json', '--max-age', '1h'])
+    check(rc == 1 and out == lines[0] + '\n', f'{rc} {out!r}')
+    q.clean()
+
+
+def t_mailq_max_age():
+    """--max-age AGE: 0 empty, 1 all younger, 2 one older; plain mailq 0."""
+    q = Env('mqage')
+    rc, out, _ = q.run(['-bp', '--max-age', '1h'])
+    check(rc == 0 and out == 'Mail queue is empty\n', f'empty: {rc} {out!r}')
+    q.send('m1')
+    rc, out, _ = q.run(['-bp', '--max-age', '1h'])
+    check(rc == 1 and '-- 1 message' in out, f'young: {rc} {out!r}')
+    time.sleep(2.1)
+    rc, out, _ = q.run(['-bp', '--max-age', '1s'])
+    check(rc == 2 and '-- 1 message' in out, f'old: {rc} {out!r}')
+    rc, _, _ = q.run(['-bp'])
+    check(rc == 0, f'plain mailq: {rc}')
+    rc, _, err = q.run(['-bp', '--max-age', 'soon'])
+    check(rc == 64 and 'postern: --max-age: a duration such as 90s, 30m, 4h or 2d\n' in err,
+          f'{rc} {err!r}')
+    q.clean()
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
@@ -1100,7 +1187,8 @@ def main():
                t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency,
                t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
                t_passwordeval_failure_queued, t_protocol_error_after_commit_queued,
-               t_refusal_told_once, t_version1_files, t_run_only_own_configuration):
+               t_refusal_told_once, t_version1_files, t_run_only_own_configuration,
+               t_mailq_fields, t_mailq_json, t_mailq_max_age):
         test(fn)
     if WINDOWS:
         print('crash windows:')
