@@ -548,6 +548,7 @@ struct qent {
 	char		*account;
 	char		*from;		/* "" for the null sender */
 	char		*notify, *ret, *envid;
+	char		*msgid;		/* for the log; NULL: none */
 	enum errmode	 errmode;
 	int		 held;
 	int		 dsn;		/* a DSN itself: never bounced */

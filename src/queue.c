@@ -160,6 +160,7 @@ qent_make(struct qent *q, const char *id, const struct conf *c,
 	q->notify = env->dsn_notify != NULL ? xstrdup(env->dsn_notify) : NULL;
 	q->ret = env->dsn_ret != NULL ? xstrdup(env->dsn_ret) : NULL;
 	q->envid = env->envid != NULL ? spool_clean(env->envid) : NULL;
+	q->msgid = m->msgid[0] != '\0' ? spool_clean(m->msgid) : NULL;
 	q->errmode = em;
 	q->uid = (long long)getuid();
 	q->created = q->next = time(NULL);
@@ -390,11 +391,10 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
     const char *why, struct err *e)
 {
 	size_t	i;
-	int	failed = 0, sent = 0;
+	int	failed = 0;
 
 	for (i = 0; i < q->nrcpt; i++) {
 		failed += q->rcpts[i].state == Q_FAILED;
-		sent += q->rcpts[i].state == Q_SENT;
 		/* A submission's caller hears of a refusal (exit, stderr). */
 		if (q->rcpts[i].state == Q_FAILED && ctx->interactive &&
 		    q->errmode != ERRMODE_MAIL)
@@ -403,8 +403,6 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	if (pending(q) == 0) {
 		if (failed > 0)
 			bounce(ctx, q, fd, 0);
-		log_mail(LOG_INFO, "%s: from=<%s> sent=%d failed=%d: removed",
-		    q->id, q->from, sent, failed);
 		if (failed)
 			ctx->failed++;
 		else
@@ -419,8 +417,6 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	free(q->error);
 	q->error = spool_clean(why);
 	ctx->deferred++;
-	log_mail(LOG_INFO, "%s: from=<%s> deferred (attempt %d): %s", q->id,
-	    q->from, q->attempts, why);
 	return spool_write(ctx->dir, q, e);
 }
 
@@ -492,6 +488,8 @@ attempt_log(struct qctx *ctx, const struct qent *q, int rc,
 	memset(&env, 0, sizeof(env));
 	memset(&m, 0, sizeof(m));
 	m.size = (off_t)q->size;
+	if (q->msgid != NULL)
+		(void)strlcpy(m.msgid, q->msgid, sizeof(m.msgid));
 	env.from = q->from;
 	env.rcpts = xcalloc(q->nrcpt, sizeof(*env.rcpts));
 	for (i = 0; i < q->nrcpt; i++)
@@ -525,8 +523,13 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 	if ((a = find_account(ctx->conf, q->account)) == NULL &&
 	    (a = find_account(ctx->conf, "default")) == NULL)
 		a = &ctx->conf->accts[0];
-	if (a->host == NULL)
-		return settle(ctx, a, q, fd, "the account has no host", e);
+	memset(&de, 0, sizeof(de));
+	if (a->host == NULL) {
+		rc = err_set(&de, ERR_CONFIG, "account %s has no host",
+		    a->name);
+		(void)strlcpy(why, de.msg, sizeof(why));
+		goto record;
+	}
 	if (ctx->now >= q->created + a->lifetime) {
 		for (i = 0; i < q->nrcpt; i++)
 			if (q->rcpts[i].state == Q_PENDING)
@@ -538,13 +541,13 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 		ctx->failed++;
 		return spool_remove(ctx->dir, q->id, e);
 	}
-	memset(&de, 0, sizeof(de));
 	rc = attempt(ctx, a, q, fd, more, &de);
 	if (rc == -1 && de.cls == ERR_TLSPOLICY)
 		log_warnx("%s: TLS policy not met, the message stays queued: "
 		    "%s", q->id, de.msg);
 	deferral(q, rc, &de, why, sizeof(why));
 	hold_if_hopeless(q, rc, &de);
+record:
 	if (settle(ctx, a, q, fd, why, e) == -1)
 		return -1;
 	attempt_log(ctx, q, rc, &de, why);

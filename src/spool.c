@@ -175,6 +175,7 @@ spool_free(struct qent *q)
 	free(q->notify);
 	free(q->ret);
 	free(q->envid);
+	free(q->msgid);
 	free(q->error);
 	memset(q, 0, sizeof(*q));
 }
@@ -229,6 +230,7 @@ env_text(const struct qent *q, size_t *len)
 	put_field(fp, "notify", q->notify);
 	put_field(fp, "ret", q->ret);
 	put_field(fp, "envid", q->envid);
+	put_field(fp, "msgid", q->msgid);
 	put_field(fp, "error", q->error);
 	for (i = 0; i < q->nrcpt; i++) {
 		r = &q->rcpts[i];
@@ -443,7 +445,7 @@ rcpt_line(struct qent *q, char *v)
 	return 0;
 }
 
-/* A text field once: conf, account, from, notify, ret, envid, error. */
+/* A text field, once: conf, account, from, notify, ret, envid, msgid... */
 static char **
 text_field(struct qent *q, const char *k)
 {
@@ -453,6 +455,7 @@ text_field(struct qent *q, const char *k)
 		    strcmp(k, "notify") == 0 ? &q->notify :
 		    strcmp(k, "ret") == 0 ? &q->ret :
 		    strcmp(k, "envid") == 0 ? &q->envid :
+		    strcmp(k, "msgid") == 0 ? &q->msgid :
 		    strcmp(k, "error") == 0 ? &q->error : NULL;
 
 	return f != NULL && *f == NULL ? f : NULL;
