@@ -1163,6 +1163,35 @@ def t_mailq_max_age():
     q.clean()
 
 
+def t_dkim_key_missing_at_run():
+    """The DKIM key gone when the queue runs: the run fails (78, naming
+    the file) and sends nothing; the message stays, and once the key is
+    back it is delivered, signed, once."""
+    q = Env('dkimgone')
+    key = os.path.join(q.work, 'dkim.pem')
+    shutil.copyfile(os.path.join(TESTS, 'dkim', 'ed25519.pem'), key)
+    os.chmod(key, 0o600)
+    extra = f'dkim_domain example.org\ndkim_selector s\ndkim_key_file {key}\n'
+    q.set_port(closed_port(), extra)
+    rc, _, err = q.send('m1')
+    check(rc == 0 and QUEUED.fullmatch(err), f'{rc} {err!r}')
+    os.rename(key, key + '.away')
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'])
+    check(rc == 78 and key in err and sink.messages == [], f'{rc} {err!r} {sink.tags()}')
+    check(len(q.committed()) == 1, f'not queued: {q.files()}')
+    os.rename(key + '.away', key)
+    for _ in range(2):
+        rc, _, err = q.run(['-qf'])
+        check(rc == 0, f'-qf: {rc} {err}')
+    sink.close()
+    check(sink.tags() == ['m1'] and sink.messages[0][2].startswith(b'DKIM-Signature: '),
+          f'{sink.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
@@ -1188,7 +1217,7 @@ def main():
                t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
                t_passwordeval_failure_queued, t_protocol_error_after_commit_queued,
                t_refusal_told_once, t_version1_files, t_run_only_own_configuration,
-               t_mailq_fields, t_mailq_json, t_mailq_max_age):
+               t_mailq_fields, t_mailq_json, t_mailq_max_age, t_dkim_key_missing_at_run):
         test(fn)
     if WINDOWS:
         print('crash windows:')
