@@ -683,6 +683,7 @@ int	 xasprintf(char **, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 char	*util_fqdn(void);
 int	 util_has8bit(const char *, size_t);
+int	 util_hexval(int);
 
 /* A growing string, NUL-terminated. */
 struct strbuf {

@@ -289,6 +289,25 @@ write_env(int fd, const struct qent *q)
 }
 
 /*
+ * Rename tmp over dst and fsync the directory; tmp is removed when the
+ * rename fails.
+ */
+static int
+put_in_place(const char *dir, const char *tmp, const char *dst,
+    struct err *e)
+{
+	int	rc = 0;
+
+	priv_hold();
+	if (rename(tmp, dst) == -1) {
+		rc = spool_error(e, dir, "renaming into place");
+		(void)unlink(tmp);
+	}
+	priv_drop();
+	return rc == 0 ? fsync_dir(dir, e) : -1;
+}
+
+/*
  * Commit a new message: its envelope q appended to tmp.ID.msg (fd, which
  * holds exactly q->size bytes of message), one fsync, the rename to
  * ID.msg, the directory fsync'd.
@@ -297,23 +316,15 @@ int
 spool_commit(const char *dir, const struct qent *q, int fd, struct err *e)
 {
 	char	*tmp, *dst;
-	int	 rc = -1;
+	int	 rc;
 
 	tmp = spool_path(dir, "tmp.", q->id, "msg");
 	dst = spool_path(dir, "", q->id, "msg");
 	if (lseek(fd, (off_t)q->size, SEEK_SET) == -1 ||
 	    ftruncate(fd, (off_t)q->size) == -1 || write_env(fd, q) == -1)
-		spool_error(e, dir, "writing the message file");
-	else {
-		priv_hold();
-		if (rename(tmp, dst) == -1)
-			spool_error(e, dir, "committing the message file");
-		else
-			rc = 0;
-		priv_drop();
-	}
-	if (rc == 0)
-		rc = fsync_dir(dir, e);
+		rc = spool_error(e, dir, "writing the message file");
+	else
+		rc = put_in_place(dir, tmp, dst, e);
 	free(tmp);
 	free(dst);
 	return rc;
@@ -327,29 +338,25 @@ int
 spool_write(const char *dir, const struct qent *q, struct err *e)
 {
 	char	*tmp, *dst;
-	int	 fd, rc = -1;
+	int	 fd, rc;
 
 	tmp = spool_path(dir, "tmp.", q->id, "env");
 	dst = spool_path(dir, "", q->id, "env");
 	priv_hold();
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0660)) == -1) {
-		spool_error(e, dir, "creating the envelope file");
-		goto out;
-	}
-	(void)fchmod(fd, 0660);
-	if (write_env(fd, q) == -1 || close(fd) == -1 ||
-	    rename(tmp, dst) == -1) {
-		spool_error(e, dir, "writing the envelope file");
-		(void)close(fd);
-		(void)unlink(tmp);
-		goto out;
-	}
-	rc = 0;
-out:
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0660);
+	if (fd != -1)
+		(void)fchmod(fd, 0660);
 	priv_drop();
-	if (rc == 0)
-		rc = fsync_dir(dir, e);
+	if (fd == -1)
+		rc = spool_error(e, dir, "creating the envelope file");
+	else if (write_env(fd, q) == -1 || close(fd) == -1) {
+		rc = spool_error(e, dir, "writing the envelope file");
+		(void)close(fd);
+		priv_hold();
+		(void)unlink(tmp);
+		priv_drop();
+	} else
+		rc = put_in_place(dir, tmp, dst, e);
 	free(tmp);
 	free(dst);
 	return rc;
@@ -366,16 +373,6 @@ num(const char *v, long long max, long long *out)
 	return errstr == NULL ? 0 : -1;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode xtext in place.  A control character, decoded or not, has no
  * business in any field: it could reach an SMTP command or mailq's
@@ -390,8 +387,8 @@ unxtext(char *s)
 	for (; *s != '\0'; s++) {
 		c = (unsigned char)*s;
 		if (c == '+') {
-			if ((hi = hexval(s[1])) == -1 ||
-			    (lo = hexval(s[2])) == -1)
+			if ((hi = util_hexval(s[1])) == -1 ||
+			    (lo = util_hexval(s[2])) == -1)
 				return -1;
 			c = hi * 16 + lo;
 			s += 2;
