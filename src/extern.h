@@ -511,6 +511,7 @@ struct qsub {
 	int		 fd;		/* the data file, locked */
 	int		 committed;	/* renamed into place */
 	int		 queue_only;	/* -odq: no delivery attempt now */
+	int		 smtp;		/* -bs: no exit status tells refusals */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
 	char		 notice[ERR_MSGLEN + 128]; /* what the caller is told */
 };

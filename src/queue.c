@@ -40,6 +40,7 @@ struct qctx {
 	time_t			 now;
 	time_t			 deadline;	/* 0: none */
 	int			 interactive;	/* a submission: the caller hears */
+	int			 smtp;		/* ... through -bs, not an exit */
 	struct session		*s;
 	const struct account	*sa;		/* the account of s */
 	int			 sdown;		/* sa could not be reached */
@@ -395,13 +396,19 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 
 	for (i = 0; i < q->nrcpt; i++) {
 		failed += q->rcpts[i].state == Q_FAILED;
-		/* A submission's caller hears of a refusal (exit, stderr). */
+		/*
+		 * The caller of a submission hears of a refusal through the
+		 * exit status and stderr: never bounced again.  A -bs client
+		 * does not (the reply to its dot is 250): a later run's DSN
+		 * names it.
+		 */
 		if (q->rcpts[i].state == Q_FAILED && ctx->interactive &&
-		    q->errmode != ERRMODE_MAIL)
+		    !ctx->smtp && q->errmode != ERRMODE_MAIL)
 			q->rcpts[i].told = 1;
 	}
 	if (pending(q) == 0) {
-		if (failed > 0)
+		if (failed > 0 && (!ctx->interactive ||
+		    q->errmode == ERRMODE_MAIL))
 			bounce(ctx, q, fd, 0);
 		if (failed)
 			ctx->failed++;
@@ -871,6 +878,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	ctx.fqdn = fqdn;
 	ctx.now = time(NULL);
 	ctx.interactive = 1;
+	ctx.smtp = sub->smtp;
 	/*
 	 * Others due for the same smarthost: keep the connection open.  Only
 	 * worth a look when the smarthost answers.

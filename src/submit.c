@@ -212,6 +212,7 @@ submit_message(int fd, struct submission *s, struct err *e)
 		if (queue_open(&qs, a, e) == -1)
 			goto out;
 		mo.outfd = qs.fd;
+		qs.smtp = 1;	/* only -bs comes this way */
 	}
 	if (msg_read(fd, &mo, &m, e) == -1)
 		goto out;
