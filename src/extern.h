@@ -524,7 +524,7 @@ struct qsel {
 	const char	*sender;	/* -qS */
 };
 
-/* The spool's files (spool.c): one queued message, the contents of ID.env. */
+/* The spool's files (spool.c): one queued message and its envelope. */
 #define QUEUE_IDLEN	16		/* hex digits */
 
 enum qstate {
