@@ -823,6 +823,8 @@ send_queued(const struct opts *o, struct conf *conf, struct account *a,
 		/* Every time, tty or not: cron mails it, PHP logs it. */
 		if (qs->notice[0] != '\0')
 			log_warnx("%s", qs->notice);
+		else if (o->verbose || isatty(STDERR_FILENO))
+			log_warnx("queued: %s", qs->reason);	/* -odq */
 	} else
 		submit_log(env, m, 0, e, qs->id);
 	return report_rcpts(env, 1, o->errmode);

@@ -38,6 +38,7 @@ struct out {
 struct lr {
 	int		 fd;
 	off_t		 off;		/* file offset of buf[0] */
+	off_t		 end;		/* where the message ends */
 	char		 buf[MSG_IOSZ];
 	size_t		 pos, len;
 	int		 eof;
@@ -55,8 +56,11 @@ lr_fill(struct lr *r, struct err *e)
 		r->pos = 0;
 	}
 	while (r->len < sizeof(r->buf) && !r->eof) {
-		n = pread(r->fd, r->buf + r->len, sizeof(r->buf) - r->len,
-		    r->off + (off_t)r->len);
+		off_t left = r->end - r->off - (off_t)r->len;
+
+		n = left <= 0 ? 0 : pread(r->fd, r->buf + r->len,
+		    left < (off_t)(sizeof(r->buf) - r->len) ? (size_t)left :
+		    sizeof(r->buf) - r->len, r->off + (off_t)r->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -377,8 +381,8 @@ scan_piece(struct scan *sc, const char *p, size_t n, int bol, int eol,
 
 /* Find the leaf parts that need re-encoding. */
 static int
-scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
-    struct err *e)
+scan(struct scan *sc, int fd, off_t start, off_t stop, const char *top,
+    size_t toplen, struct err *e)
 {
 	struct lr	*r;
 	const char	*p;
@@ -389,6 +393,7 @@ scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
 	r = xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	r->off = start;
+	r->end = stop;
 	decide(sc, top, toplen, -1, start);
 	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1) {
 		scan_piece(sc, p, n, bol, eol, at);
@@ -534,6 +539,7 @@ qp_range(int in, off_t from, off_t to, struct out *o, struct err *e)
 	r = xcalloc(1, sizeof(*r));
 	r->fd = in;
 	r->off = from;
+	r->end = to;
 	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1 && at < to) {
 		if (at + (off_t)n > to)
 			n = (size_t)(to - at);
@@ -666,7 +672,7 @@ mime_prepare(int in, off_t start, off_t end, const char *top, size_t toplen,
 	o = xcalloc(1, sizeof(*o));
 	sc->downgrade = downgrade;
 	o->w.dk = dk;
-	if (scan(sc, in, start, top, toplen, e) == -1)
+	if (scan(sc, in, start, end, top, toplen, e) == -1)
 		goto out;
 	/* Postfix, too, refuses to convert past its nesting limit. */
 	if (sc->deep8) {

@@ -1230,8 +1230,11 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
 	while (toplen == 0) {
-		if ((n = pread(in->fd, buf, sizeof(buf), (off_t)h.len)) == -1 &&
-		    errno == EINTR)
+		/* Within the message: a queue file goes on with its envelope. */
+		n = in->size <= (off_t)h.len ? 0 : pread(in->fd, buf,
+		    in->size - (off_t)h.len < (off_t)sizeof(buf) ?
+		    (size_t)(in->size - (off_t)h.len) : sizeof(buf), (off_t)h.len);
+		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0 || h.len > 2 * HDR_MAX) {
 			free(h.s);

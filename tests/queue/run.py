@@ -1192,6 +1192,42 @@ def t_dkim_key_missing_at_run():
     q.clean()
 
 
+def t_queue_file_read_to_the_message_only():
+    """Format 2's envelope follows the message in ID.msg: nothing reads
+    past the message, not the 8BITMIME downgrade of a queue run, not the
+    DSN's copy of the headers of a message without a body."""
+    q = Env('bound')
+    body = 'caf\u00e9 cr\u00e8me\n'.encode()
+    data = (b'From: sender@example.org\nTo: rcpt@example.net\nSubject: 8bit\n'
+            b'X-Tag: m8\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n'
+            b'Content-Transfer-Encoding: 8bit\n\n' + body)
+    rc, _, err = q.run(['rcpt@example.net'], data)
+    check(rc == 0, f'{rc} {err}')
+    srv = Scripted(q.work, 'cap PIPELINING\n')   # no 8BITMIME: downgrade
+    q.set_port(srv.port)
+    rc, _, err = q.run(['-qf'])
+    srv.stop()
+    check(rc == 0 and srv.tags() == ['m8'], f'{rc} {err} {srv.tags()}')
+    with open(os.path.join(srv.dir, 'out', 'data.1'), 'rb') as f:
+        sent = f.read()
+    check(b'postern-queue' not in sent and max(sent) < 0x80 and
+          b'caf=C3=A9 cr=C3=A8me' in sent, f'sent: {sent!r}')
+    # Headers only, no blank line: the DSN quotes them, and no more.
+    q2 = Env('bound-dsn', extra='queue_lifetime 1s')
+    rc, _, err = q2.run(['rcpt@example.net'], b'Subject: no body\nX-Tag: nb')
+    check(rc == 0, f'{rc} {err}')
+    time.sleep(1.2)
+    sink = Sink()
+    q2.set_port(sink.port)
+    q2.run(['-q'])
+    sink.close()
+    check(len(sink.messages) == 1, f'{len(sink.messages)} messages')
+    dsn = sink.messages[0][2]
+    check(b'postern-queue' not in dsn and b'rcpt pending' not in dsn, f'DSN: {dsn!r}')
+    q.clean()
+    q2.clean()
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
@@ -1217,7 +1253,8 @@ def main():
                t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
                t_passwordeval_failure_queued, t_protocol_error_after_commit_queued,
                t_refusal_told_once, t_version1_files, t_run_only_own_configuration,
-               t_mailq_fields, t_mailq_json, t_mailq_max_age, t_dkim_key_missing_at_run):
+               t_mailq_fields, t_mailq_json, t_mailq_max_age, t_dkim_key_missing_at_run,
+               t_queue_file_read_to_the_message_only):
         test(fn)
     if WINDOWS:
         print('crash windows:')
