@@ -9,13 +9,11 @@
 #include "config.h"
 
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -891,6 +889,7 @@ int
 conf_load(struct conf *c, const char *path, int keys, struct err *e)
 {
 	FILE		*fp;
+	char		*iobuf;
 	struct stat	 st;
 	size_t		 i;
 	int		 rc;
@@ -898,12 +897,15 @@ conf_load(struct conf *c, const char *path, int keys, struct err *e)
 	memset(c, 0, sizeof(*c));
 	if ((fp = fopen(path, "r")) == NULL)
 		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(fp), &st) == -1) {
-		fclose(fp);
-		return err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
-	}
-	rc = conf_parse(c, path, fp, e);
+	/* stdio's buffer holds the passwords too: ours, wiped after. */
+	iobuf = xcalloc(1, BUFSIZ);
+	(void)setvbuf(fp, iobuf, _IOFBF, BUFSIZ);
+	if (fstat(fileno(fp), &st) == -1)
+		rc = err_set(e, ERR_CONFIG, "%s: %s", path, strerror(errno));
+	else
+		rc = conf_parse(c, path, fp, e);
 	fclose(fp);
+	freezero(iobuf, BUFSIZ);
 	if (rc == -1)
 		return -1;
 	for (i = 0; i < c->nacct; i++) {
@@ -963,47 +965,30 @@ conf_account(struct conf *c, const char *name, const char *from,
 
 /*
  * passwordeval: the password is what the command prints, a trailing
- * newline cut off (msmtp), so a token helper can supply it.  It runs with
- * the caller's own rights; the output is wiped once it is copied.
+ * newline cut off (msmtp), so a token helper can supply it.  The system
+ * configuration's runs with the spool group in a clean process, one of
+ * -C with the caller's own rights (pweval.c); the output is wiped once
+ * it is copied.
  */
 int
 conf_password(struct account *a, struct err *e)
 {
-	FILE	*fp;
-	char	 buf[8192];
 	char	*out = NULL;
-	size_t	 len = 0, n;
-	int	 status;
-	void	(*pipe_was)(int);
+	size_t	 len = 0;
+	int	 status, sys;
 
 	if (a->password != NULL || a->passwordeval == NULL)
 		return 0;
-	/* The command gets SIGPIPE's default back (main() ignores it). */
-	pipe_was = signal(SIGPIPE, SIG_DFL);
-	fp = popen(a->passwordeval, "r");
-	(void)signal(SIGPIPE, pipe_was);
-	if (fp == NULL)
+	sys = strcmp(a->file, POSTERN_CONF) == 0;
+	if (pweval_run(a->passwordeval, sys, &out, &len, &status) == -1)
 		return err_set(e, ERR_CONFIG, "passwordeval: %s",
 		    strerror(errno));
-	while ((n = fread(buf, 1, sizeof(buf), fp)) > 0) {
-		char *p = xcalloc(1, len + n + 1);
-
-		if (out != NULL) {
-			memcpy(p, out, len);
-			freezero(out, len + 1);
-		}
-		memcpy(p + len, buf, n);
-		len += n;
-		out = p;
-	}
-	explicit_bzero(buf, sizeof(buf));
-	status = pclose(fp);
 	if (status != 0 || out == NULL) {
 		if (out != NULL)
 			freezero(out, len + 1);
 		return err_set(e, ERR_CONFIG, "%s:%zu: account '%s': "
 		    "passwordeval failed (status %d)", a->file, a->line,
-		    a->name, status == -1 ? -1 : WEXITSTATUS(status));
+		    a->name, status);
 	}
 	if (len > 0 && out[len - 1] == '\n')
 		out[--len] = '\0';

@@ -62,6 +62,8 @@ void	 log_mail(int, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 int	 log_facility(const char *);
 void	 log_close(void);
+void	 log_hold(void);
+void	 log_release(void);
 
 /* What became of one message: the one summary line of log_message(). */
 struct logmsg {
@@ -235,7 +237,6 @@ int	 msg_read(int, const struct msgopts *, struct msg *, struct err *);
 int	 msg_write(int, const char *, size_t, struct err *);
 int	 msgbuf_put(struct msgbuf *, const char *, size_t, struct err *);
 int	 msgbuf_flush(struct msgbuf *, struct err *);
-int	 msg_tmpfile(struct err *);
 char	*msg_unfold(const char *, size_t, size_t *);
 
 /* --- MIME structure and the prepared file (mime.c) ------------------ */
@@ -622,6 +623,16 @@ void	 priv_drop(void);
 void	 priv_revoke(void);
 int	 priv_revoked(void);
 gid_t	 priv_group(void);
+int	 priv_trusted(void);
+int	 priv_shared(void);
+void	 priv_child(int);
+
+/* pweval.c */
+int	 pweval_run(const char *, int, char **, size_t *, int *);
+
+/* scratch.c */
+void	 scratch_dir(const char *);
+int	 scratch_open(struct err *);
 
 /* --- one message, prepared and delivered (submit.c) ---------------- */
 
@@ -643,6 +654,8 @@ void	 submit_log(const struct envelope *, const struct msg *, int,
 	    const struct err *, const char *);
 void	 submit_envelope_free(struct envelope *);
 void	 submit_add_rcpt(struct envelope *, const char *);
+int	 submit_sender(const struct account *, const char *, const char *,
+	    char **, struct err *);
 void	 submit_msgopts(struct msgopts *, const struct account *,
 	    const char *, const char *, const char *);
 

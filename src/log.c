@@ -6,6 +6,12 @@
  * summary line, to syslog(LOG_MAIL) and to the account's logfile; every
  * field is escaped, and nothing that could hold a secret (the password,
  * an AUTH exchange) is ever a field.
+ *
+ * While a delivery's outcome is not yet recorded in the spool, what would
+ * go to stderr or to the log is held in memory (log_hold) and written
+ * after the record (log_release): the caller controls stderr, and a
+ * blocked pipe between a 250 and its record would let it kill the
+ * process there and have the message sent again.
  */
 #include "config.h"
 
@@ -26,6 +32,19 @@
 static int		 verbose;
 static int		 quiet;		/* -oeq */
 static struct timespec	 started;
+
+/* Output held back until the outcome of a delivery is recorded. */
+struct held {
+	int	 prio;		/* -1: stderr, else a log_mail() line */
+	char	*text;
+};
+static struct {
+	int		 on;
+	struct held	*v;
+	size_t		 n, cap;
+} hold;
+
+static void	mail_line(int, const char *);
 
 /* Where summary lines go: log_setup() from the chosen account and -L. */
 static struct {
@@ -80,6 +99,62 @@ log_quiet(int q)
 	quiet = q;
 }
 
+/* Keep what would go to stderr and the log in memory from now on. */
+void
+log_hold(void)
+{
+	hold.on = 1;
+}
+
+static void
+held_add(int prio, char *text)
+{
+	if (hold.n == hold.cap) {
+		hold.cap = hold.cap == 0 ? 64 : 2 * hold.cap;
+		hold.v = xreallocarray(hold.v, hold.cap, sizeof(*hold.v));
+	}
+	hold.v[hold.n].prio = prio;
+	hold.v[hold.n++].text = text;
+}
+
+/* Write out, in order, what was held; stop holding. */
+void
+log_release(void)
+{
+	size_t	i;
+
+	hold.on = 0;
+	for (i = 0; i < hold.n; i++) {
+		if (hold.v[i].prio == -1)
+			fputs(hold.v[i].text, stderr);
+		else
+			mail_line(hold.v[i].prio, hold.v[i].text);
+		free(hold.v[i].text);
+	}
+	free(hold.v);
+	hold.v = NULL;
+	hold.n = hold.cap = 0;
+}
+
+/* Text for stderr, now or once the outcome is recorded. */
+static void
+to_stderr(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static void
+to_stderr(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	if (!hold.on)
+		vfprintf(stderr, fmt, ap);
+	else if (vasprintf(&s, fmt, ap) != -1)
+		held_add(-1, s);
+	va_end(ap);
+}
+
 int
 log_verbose(void)
 {
@@ -122,35 +197,39 @@ log_proto(const char *prefix, const char *line, size_t len)
 	if (!verbose)
 		return;
 	log_escape(buf, sizeof(buf), line, len);
-	fprintf(stderr, "%s%s\n", prefix, buf);
+	to_stderr("%s%s\n", prefix, buf);
 }
 
 void
 log_debug(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
+	char	*s;
 
 	if (!verbose)
 		return;
-	fputs("-- ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&s, fmt, ap) != -1) {
+		to_stderr("-- %s\n", s);
+		free(s);
+	}
 	va_end(ap);
-	putc('\n', stderr);
 }
 
 void
 log_warnx(const char *fmt, ...)
 {
-	va_list	ap;
+	va_list	 ap;
+	char	*s;
 
 	if (quiet)
 		return;
-	fprintf(stderr, "%s: ", getprogname());
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&s, fmt, ap) != -1) {
+		to_stderr("%s: %s\n", getprogname(), s);
+		free(s);
+	}
 	va_end(ap);
-	putc('\n', stderr);
 }
 
 /* The facility for "syslog LOG_xxx" (the names msmtp accepts); -1. */
@@ -192,6 +271,45 @@ log_close(void)
 	lg.opened = 0;
 }
 
+/*
+ * The logfile of the setgid install's system configuration is shared by
+ * every caller: root:postern 0660, opened with the group.  No caller may
+ * own it, and only root can give a file to root: so only root creates
+ * it (and then chowns it); any other caller finding it missing says so
+ * once on stderr and logs to syslog alone.  A symbolic link is refused.
+ */
+static int
+shared_open(void)
+{
+	static int	 said;
+	int		 fd, saved, flags;
+
+	flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW;
+	priv_hold();
+	fd = open(lg.file, flags);
+	if (fd == -1 && errno == ENOENT && getuid() == 0 &&
+	    (fd = open(lg.file, flags | O_CREAT | O_EXCL, 0660)) != -1 &&
+	    (fchown(fd, 0, priv_group()) == -1 || fchmod(fd, 0660) == -1)) {
+		saved = errno;
+		close(fd);
+		fd = -1;
+		errno = saved;
+	}
+	saved = errno;
+	priv_drop();
+	if (fd == -1 && !said) {
+		said = 1;
+		if (saved == ENOENT)
+			log_warnx("logfile %s does not exist; only root "
+			    "creates it (root:%s 0660)", lg.file,
+			    POSTERN_GROUP);
+		else
+			log_warnx("logfile %s: %s", lg.file,
+			    strerror(saved));
+	}
+	return fd;
+}
+
 /* A logfile line: "TIME TAG[PID]: LINE", appended in one write. */
 static void
 log_tofile(const char *line)
@@ -207,9 +325,12 @@ log_tofile(const char *line)
 	if ((n = xasprintf(&out, "%s%s%s[%ld]: %s\n", when,
 	    when[0] != '\0' ? " " : "", lg.tag, (long)getpid(), line)) == -1)
 		return;
-	fd = open(lg.file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOCTTY, 0600);
-	if (fd == -1 || write(fd, out, (size_t)n) != n)
+	if (priv_shared())
+		fd = shared_open();
+	else if ((fd = open(lg.file, O_WRONLY | O_APPEND | O_CREAT |
+	    O_CLOEXEC | O_NOCTTY, 0600)) == -1)
+		log_warnx("logfile %s: %s", lg.file, strerror(errno));
+	if (fd != -1 && write(fd, out, (size_t)n) != n)
 		log_warnx("logfile %s: %s", lg.file, strerror(errno));
 	if (fd != -1)
 		close(fd);
@@ -229,6 +350,15 @@ log_mail(int prio, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	if (hold.on)
+		held_add(prio, xstrdup(line));
+	else
+		mail_line(prio, line);
+}
+
+static void
+mail_line(int prio, const char *line)
+{
 	if (lg.facility != -1) {
 		if (!lg.opened)
 			openlog(lg.tag, LOG_PID | LOG_NDELAY, lg.facility);

@@ -185,6 +185,13 @@ mailq_admin(const struct account *a, const char *what, const char *id,
 
 	if (!spool_valid_id(id))
 		return err_set(e, ERR_USAGE, "%s: not a queue id", id);
+	/* Whose it is, before the lock: no caller locks another's. */
+	if (spool_read(dir, id, &q) == -1)
+		return err_set(e, ERR_USAGE, "%s: no such message", id);
+	rc = getuid() != 0 && (long long)getuid() != q.uid;
+	spool_free(&q);
+	if (rc)
+		return err_set(e, ERR_NOPERM, "%s: not your message", id);
 	if ((fd = spool_lock(dir, id)) == -1) {
 		if (errno == EWOULDBLOCK)
 			return err_set(e, ERR_TEMP, "%s: being delivered "

@@ -681,7 +681,7 @@ mime_prepare(int in, off_t start, off_t end, const char *top, size_t toplen,
 		    "to 7-bit for a server without 8BITMIME", MIME_DEPTH);
 		goto out;
 	}
-	if ((o->w.fd = outfd) == -1 && (o->w.fd = msg_tmpfile(e)) == -1)
+	if ((o->w.fd = outfd) == -1 && (o->w.fd = scratch_open(e)) == -1)
 		goto out;
 	if (xform(in, start, end, top, toplen, sc, o, e) == -1) {
 		if (outfd == -1)

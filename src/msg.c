@@ -99,24 +99,6 @@ msg_write(int fd, const char *p, size_t n, struct err *e)
 	return 0;
 }
 
-int
-msg_tmpfile(struct err *e)
-{
-	const char	*tmpdir;
-	char		*path;
-	int		 fd;
-
-	if ((tmpdir = getenv("TMPDIR")) == NULL || *tmpdir == '\0')
-		tmpdir = "/tmp";
-	xasprintf(&path, "%s/postern.XXXXXXXXXX", tmpdir);
-	if ((fd = mkstemp(path)) == -1)
-		err_set(e, ERR_CANTCREAT, "%s: %s", path, strerror(errno));
-	else
-		(void)unlink(path);
-	free(path);
-	return fd;
-}
-
 /* --- reading standard input ------------------------------------------ */
 
 /* Write what b holds (and show it to b->dk first). */
@@ -1187,7 +1169,7 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 	r->lineno = 1;
 	r->inhdr = 1;
 	r->body.utf8 = 1;
-	if ((r->out.fd = msg_tmpfile(e)) == -1)
+	if ((r->out.fd = scratch_open(e)) == -1)
 		goto out;
 	if (read_input(r, fd, e) == -1 ||
 	    fixup(&r->h, opts, &r->body, m, e) == -1)

@@ -238,11 +238,18 @@ int
 net_write(struct conn *c, const void *p, size_t n, struct err *e)
 {
 	if (c->wlen + n > c->wcap) {
-		size_t cap = c->wcap > 0 ? c->wcap : 65536;
+		size_t	 cap = c->wcap > 0 ? c->wcap : 65536;
+		char	*nb;
 
 		while (cap < c->wlen + n)
 			cap *= 2;
-		c->wbuf = xreallocarray(c->wbuf, cap, 1);
+		/* Not realloc: the old block may hold an AUTH response. */
+		nb = xcalloc(cap, 1);
+		if (c->wlen > 0)
+			memcpy(nb, c->wbuf, c->wlen);
+		if (c->wbuf != NULL)
+			freezero(c->wbuf, c->wcap);
+		c->wbuf = nb;
 		c->wcap = cap;
 	}
 	memcpy(c->wbuf + c->wlen, p, n);
@@ -261,6 +268,7 @@ net_flush(struct conn *c, struct err *e)
 	if (c->tls != NULL) {
 		if (c->wlen > 0 && tls_write(c, c->wbuf, c->wlen, e) == -1)
 			return -1;
+		explicit_bzero(c->wbuf, c->wlen);
 		c->wlen = 0;
 		return 0;
 	}
@@ -280,6 +288,8 @@ net_flush(struct conn *c, struct err *e)
 			return err_set(e, ERR_TEMP, "%s: write: %s", c->peer,
 			    strerror(errno));
 	}
+	/* What went out may have been an AUTH response. */
+	explicit_bzero(c->wbuf, c->wlen);
 	c->wlen = 0;
 	return 0;
 }
@@ -292,7 +302,8 @@ net_close(struct conn *c)
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
-	free(c->wbuf);
+	if (c->wbuf != NULL)
+		freezero(c->wbuf, c->wcap);
 	c->wbuf = NULL;
 	c->wlen = c->wcap = 0;
 }

@@ -11,13 +11,19 @@
  *
  * Without the setgid install, real and effective gid are the same and
  * every function here is a no-op.
+ *
+ * Who may deliver whose mail: root and the queue runner, the user (postern)
+ * whose real group is the one the binary is installed setgid to, deliver
+ * every message; any other caller only those it submitted.
  */
 #include "config.h"
 
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -26,6 +32,7 @@
 
 static gid_t	rgid, sgid;	/* the caller's group, the installed one */
 static int	revoked;
+static int	runner;		/* the caller is the queue runner */
 
 static void
 must(int rc, const char *what)
@@ -37,13 +44,45 @@ must(int rc, const char *what)
 	}
 }
 
+/*
+ * fds 0, 1 and 2 closed by the caller are opened on /dev/null before
+ * anything else is opened: else the spool file or a socket would become
+ * standard error, and the -v transcript would go into it.
+ */
+static void
+std_fds(void)
+{
+	int	fd;
+
+	while ((fd = open("/dev/null", O_RDWR)) != -1 && fd <= 2)
+		continue;
+	if (fd == -1)
+		_exit(71);	/* nowhere to say so */
+	close(fd);
+}
+
+/*
+ * The queue runner: its real group is the group of the setgid binary it
+ * runs (so the group is its own, and priv_hold() has nothing to do).
+ */
+static int
+is_runner(void)
+{
+	struct stat	st;
+
+	return stat("/proc/self/exe", &st) == 0 &&
+	    (st.st_mode & S_ISGID) != 0 && st.st_gid == getgid();
+}
+
 void
 priv_init(void)
 {
 	struct rlimit	rl = { 0, 0 };
 
+	std_fds();
 	rgid = getgid();
 	sgid = getegid();
+	runner = is_runner();
 	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	priv_drop();
@@ -54,6 +93,23 @@ gid_t
 priv_group(void)
 {
 	return sgid;
+}
+
+/* May the caller deliver the messages of others (root, the runner)? */
+int
+priv_trusted(void)
+{
+	return getuid() == 0 || runner;
+}
+
+/*
+ * Do the files of the system configuration serve every caller here (the
+ * setgid install, not -C)?  Then they belong to root and the group.
+ */
+int
+priv_shared(void)
+{
+	return (!revoked && sgid != rgid) || runner;
 }
 
 void
@@ -68,6 +124,20 @@ priv_drop(void)
 {
 	if (sgid != rgid)
 		must(setegid(rgid), "setegid");
+}
+
+/*
+ * In a child about to run a command: with group, all three gids the
+ * installed group (the system configuration's passwordeval), else all
+ * three the caller's, so that the command cannot take the group back.
+ */
+void
+priv_child(int group)
+{
+	gid_t	g = group && !revoked ? sgid : rgid;
+
+	if (sgid != rgid && setresgid(g, g, g) == -1)
+		_exit(126);
 }
 
 /* For good: -C, and anything else that runs on the caller's behalf. */

@@ -3,6 +3,12 @@
  * attempts, queue runs, mailq and the administration commands.  The files
  * themselves are spool.c's; DSNs are built by dsn.c.
  *
+ * Who delivers whose mail (postern(8), "Privileges"): root and the queue
+ * runner deliver every message; any other caller only those it
+ * submitted, so that no process another user controls (its stderr, its
+ * signals, its scheduling) ever holds, or holds the lock of, a message
+ * that is not its caller's.  Others wait for the runner.
+ *
  * A runner that finds a message locked skips it.  A recipient the
  * smarthost accepted is marked "sent" before anything else happens, and
  * is never sent again; the one window left open is the one RFC 1047
@@ -95,6 +101,7 @@ queue_open(struct qsub *q, const struct account *a, struct err *e)
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	q->dir = xstrdup(dir);
+	scratch_dir(dir);	/* the message is in the spool: so is its scratch */
 	priv_hold();
 	/* AT_EACCESS: the effective group (the setgid one) counts. */
 	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == -1) {
@@ -269,6 +276,8 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	size_t		 i, k;
 	int		 rc;
 
+	/* Until settle() recorded the outcome; the callers release it. */
+	log_hold();
 	ctx->relay[0] = '\0';
 	memset(&ctx->final, 0, sizeof(ctx->final));
 	q->last = (long long)time(NULL);
@@ -362,6 +371,7 @@ bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 	d.account = xstrdup(q->account);
 	d.from = xstrdup("");
 	d.dsn = 1;
+	d.uid = q->uid;
 	d.created = d.next = ctx->now;
 	d.maxline = 998;
 	d.rcpts = xcalloc(1, sizeof(*d.rcpts));
@@ -619,7 +629,8 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 		(*out)[i].account = NULL;
 		if (spool_read(dir, (*out)[i].id, &q) == -1)
 			continue;
-		if (selected(&q, sel, now)) {
+		if ((priv_trusted() || q.uid == (long long)getuid()) &&
+		    selected(&q, sel, now)) {
 			if (k != i)
 				memcpy((*out)[k].id, (*out)[i].id,
 				    sizeof((*out)[k].id));
@@ -676,6 +687,7 @@ run_one(struct qctx *ctx, const char *id, int more, struct err *e)
 		return 0;
 	}
 	rc = process(ctx, &q, fd, more, e);
+	log_release();
 	spool_free(&q);
 	close(fd);
 	return rc;
@@ -771,7 +783,8 @@ queue_run(struct conf *c, const struct account *a, const struct qsel *sel,
 	ctx.dir = conf_queuedir(a);
 	ctx.fqdn = fqdn;
 	ctx.now = time(NULL);
-	if (scan(ctx.dir, sel, ctx.now, 1, &it, &n, e) == -1)
+	scratch_dir(ctx.dir);
+	if (scan(ctx.dir, sel, ctx.now, priv_trusted(), &it, &n, e) == -1)
 		return -1;
 	rc = run_items(&ctx, it, n, e);
 	spool_items_free(it, n);
@@ -904,6 +917,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		rc = -1;
 		goto out;
 	}
+	log_release();
 	if (pending(&q) > 0) {
 		notice(sub, a, &q, rc, &de);
 		rc = 0;
@@ -935,6 +949,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		(void)run_extra(&ctx, &de);
 	}
 out:
+	log_release();
 	ctx_free(&ctx);
 	spool_free(&q);
 	return rc;

@@ -349,8 +349,24 @@ cmd_mail(struct server *sv, const char *line)
 		free(from);
 		return;
 	}
+	/*
+	 * The DATA file holds the client's bytes as it sent them, its own:
+	 * TMPDIR.  queue_open() moves the scratch of preparation into the
+	 * spool.
+	 */
+	scratch_dir(NULL);
 	sv->maildomain = msg_maildomain(sv->acct->maildomain);
-	sv->env.from = addr_qualify(from, sv->maildomain);
+	/* allow_from_override off applies here as it does to -f. */
+	if (submit_sender(sv->acct, from, sv->maildomain, &sv->env.from,
+	    &e) == -1) {
+		reply(sv, "501 5.1.7 Bad sender address: %s", e.msg);
+		free(sv->env.from);
+		sv->env.from = NULL;
+		free(sv->maildomain);
+		sv->maildomain = NULL;
+		free(from);
+		return;
+	}
 	/* The account's summary-line settings, as in the sendmail mode. */
 	log_setup(sv->o->tag, sv->acct->syslog, sv->acct->logfile,
 	    sv->acct->logtime);
@@ -416,7 +432,7 @@ data_open(struct server *sv)
 {
 	struct err	e;
 
-	if ((sv->dfd = msg_tmpfile(&e)) == -1)
+	if ((sv->dfd = scratch_open(&e)) == -1)
 		sv->derr = errno != 0 ? errno : EIO;
 	sv->dlen = 0;
 	return sv->dfd;

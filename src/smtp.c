@@ -183,10 +183,14 @@ cmd(struct session *s, const char *shown, struct err *e, const char *fmt, ...)
 }
 
 static void
-parse_cap(struct caps *cp, const char *t)
+parse_cap(struct caps *cp, const char *raw)
 {
-	const char	*errstr;
-	char		 num[24];
+	const char	*errstr, *t;
+	char		 num[24], esc[SMTP_LINEMAX];
+
+	/* --check and the AUTH choice print it: no terminal escapes. */
+	log_escape(esc, sizeof(esc), raw, strlen(raw));
+	t = esc;
 
 	(void)strlcat(cp->text, t, sizeof(cp->text));
 	(void)strlcat(cp->text, "\n", sizeof(cp->text));
@@ -237,7 +241,15 @@ read_reply(struct session *s, struct reply *r, struct caps *caps,
 			s->broken = 1;
 			return -1;
 		}
-		log_proto("<- ", s->line, len);
+		/*
+		 * A SASL challenge: with the response, enough to crack a
+		 * weak password offline.  Only root sees it.
+		 */
+		if (len >= 3 && strncmp(s->line, "334", 3) == 0 &&
+		    getuid() != 0)
+			log_proto("<- ", "334 <redacted>", 14);
+		else
+			log_proto("<- ", s->line, len);
 		if (len == 0 || s->line[len - 1] != '\n') {
 			s->broken = 1;
 			return err_set(e, ERR_PROTO, "%s: reply line too "

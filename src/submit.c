@@ -8,10 +8,14 @@
  */
 #include "config.h"
 
+#include <sys/types.h>
+
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "extern.h"
 
@@ -39,6 +43,54 @@ submit_add_rcpt(struct envelope *env, const char *addr)
 	}
 	memset(&env->rcpts[env->nrcpt], 0, sizeof(*env->rcpts));
 	env->rcpts[env->nrcpt++].addr = xstrdup(addr);
+}
+
+/* "login@maildomain" for the user running postern. */
+static char *
+default_sender(const char *fqdn)
+{
+	struct passwd	*pw;
+	char		*s;
+
+	if ((pw = getpwuid(getuid())) == NULL)
+		xasprintf(&s, "uid%lu@%s", (unsigned long)getuid(), fqdn);
+	else
+		xasprintf(&s, "%s@%s", pw->pw_name, fqdn);
+	return s;
+}
+
+/*
+ * The envelope sender (*out): the one given (-f, -r, or MAIL FROM in
+ * -bs; NULL: none) unless the account says allow_from_override off,
+ * else the account's from, else login@maildomain.  A bare local name is
+ * qualified with maildomain (DESIGN.md).  The command line and -bs share
+ * this, so that neither can send as someone the account does not allow.
+ */
+int
+submit_sender(const struct account *a, const char *given,
+    const char *maildomain, char **out, struct err *e)
+{
+	char	*q;
+
+	if (given != NULL && !a->from_override) {
+		log_debug("allow_from_override off: sender %s is ignored",
+		    given);
+		given = NULL;
+	}
+	if (given != NULL && *given == '\0')
+		*out = xstrdup("");
+	else if (given != NULL)
+		*out = xstrdup(given);
+	else if (a->from != NULL)
+		*out = xstrdup(a->from);
+	else
+		*out = default_sender(maildomain);
+	if (**out != '\0' && addr_valid_arg(*out, e) == -1)
+		return -1;
+	q = addr_qualify(*out, maildomain);
+	free(*out);
+	*out = q;
+	return 0;
 }
 
 /*

@@ -28,34 +28,50 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SMTPD = os.path.join(TOP, 'tests', 'smtpd.py')
 CERTS = os.path.join(TOP, 'tests', '.certs')
-GROUP = 'posterntg'
-USER = 'posterntu'
-RUNNER = 'posterntr'	# the queue runner: primary group GROUP
+# Names of this run's own: other checkouts may run this at the same time,
+# and each removes its users and group at the end.
+TAG = str(os.getpid() % 100000)
+GROUP = 'posterntg' + TAG
+USER = 'posterntu' + TAG
+RUNNER = 'posterntr' + TAG	# the queue runner: primary group GROUP
+ATTACKER = 'posternta' + TAG	# attack.py's
 SECRET = 'Pw-d0-not-leak-7Qz'
 RESULTS = []
 
 sys.path.insert(0, os.path.join(TOP, 'tests'))
+sys.path.insert(0, os.path.join(TOP, 'tests', 'queue'))
 import leakcheck  # noqa: E402
+import attack  # noqa: E402
 
 
 def sh(*argv, **kw):
     return subprocess.run(argv, capture_output=True, **kw)
 
 
-def as_user(argv, data=b'', cwd=None, wait=True, user=USER, **kw):
+def as_user(argv, data=b'', cwd=None, wait=True, user=USER, env_extra=None,
+            stderr_fd=None, pre=None, **kw):
     pw = pwd.getpwnam(user)
 
     def drop():
+        if pre is not None:
+            pre()
         os.setgroups([])
         os.setgid(pw.pw_gid)
         os.setuid(pw.pw_uid)
     env = {'PATH': '/usr/bin:/bin', 'HOME': cwd or '/', 'LC_ALL': 'C'}
+    env.update(env_extra or {})
     if not wait:
         return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, preexec_fn=drop, env=env,
-                                cwd=cwd or '/', **kw)
+                                stderr=stderr_fd if stderr_fd is not None else subprocess.PIPE,
+                                preexec_fn=drop, env=env, cwd=cwd or '/', **kw)
     p = subprocess.run(argv, input=data, capture_output=True, preexec_fn=drop, env=env,
                        cwd=cwd or '/', timeout=60, **kw)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def as_root(argv, data=b''):
+    env = {'PATH': '/usr/bin:/bin', 'HOME': '/', 'LC_ALL': 'C'}
+    p = subprocess.run(argv, input=data, capture_output=True, env=env, cwd='/', timeout=60)
     return p.returncode, p.stdout.decode(), p.stderr.decode()
 
 
@@ -105,7 +121,8 @@ def main():
         return 0
     sh('mkdir', '-p', CERTS)
     sh('sh', os.path.join(TOP, 'tests', 'mkcerts.sh'), CERTS)
-    work = tempfile.mkdtemp(prefix='postern-priv.')
+    # Not below /tmp: attack.py mounts a directory of its own there.
+    work = tempfile.mkdtemp(prefix='postern-priv.', dir='/var/tmp')
     os.chmod(work, 0o755)
     made_group = sh('groupadd', GROUP).returncode == 0
     made_user = sh('useradd', '-M', '-N', '-g', 'nogroup', '-s', '/bin/sh',
@@ -280,6 +297,9 @@ def run(work):
         result(f'-C as root never in the system spool ({extra.strip() or "no queue_dir"})',
                p.returncode == 73 and err == want and sorted(os.listdir(spool)) == before,
                f'{p.returncode} {err!r} {before} -> {os.listdir(spool)}')
+
+    # Issue 12: a victim and an attacker (tests/queue/attack.py).
+    attack.run(sys.modules[__name__], work, bin_, etc, spool, conf, gid)
 
 
 def dkim(work, etc, conf, gid, bin_, msg):
