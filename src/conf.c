@@ -177,8 +177,8 @@ acct_defaults(struct account *a)
 }
 
 /* "90", "90s", "5m", "4h", "5d": seconds, at least 1, at most a year. */
-static int
-parse_duration(const char *val, int *out)
+int
+conf_duration(const char *val, int *out)
 {
 	const char	*errstr;
 	char		 num[16];
@@ -500,7 +500,7 @@ set_key(struct account *a, const struct key *k, const char *val,
 			*INTF(a, k->off) = MSG_ON;
 		else
 	case K_DURATION:
-		if (val == NULL || parse_duration(val, INTF(a, k->off)) == -1)
+		if (val == NULL || conf_duration(val, INTF(a, k->off)) == -1)
 			break;
 		return 0;
 	case K_SYSLOG:

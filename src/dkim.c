@@ -292,7 +292,10 @@ dkim_update(struct dkim *d, const char *p, size_t n)
 		dkim_body_update(&d->body, p, n);
 }
 
-/* The whole of a prepared file. */
+/*
+ * The whole of a prepared file: its first size bytes (a queue file goes
+ * on with its envelope).
+ */
 int
 dkim_file(struct dkim *d, int fd, off_t size, struct err *e)
 {
@@ -301,7 +304,8 @@ dkim_file(struct dkim *d, int fd, off_t size, struct err *e)
 	ssize_t	n;
 
 	while (off < size) {
-		n = pread(fd, buf, sizeof(buf), off);
+		n = pread(fd, buf, size - off < (off_t)sizeof(buf) ?
+		    (size_t)(size - off) : sizeof(buf), off);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -25,15 +25,19 @@ rfc5322_date(char *buf, size_t size, time_t t)
 	(void)strftime(buf, size, "%a, %d %b %Y %H:%M:%S %z", &tm);
 }
 
-/* The original header block, CRLF line ends, at most DSN_HDRMAX. */
+/*
+ * The original header block, CRLF line ends, at most DSN_HDRMAX, within
+ * the message's size bytes (its envelope follows in the queue file).
+ */
 static void
-copy_headers(FILE *out, int fd)
+copy_headers(FILE *out, int fd, long long size)
 {
 	char	*buf, *end;
 	ssize_t	 n;
 
 	buf = xcalloc(1, DSN_HDRMAX + 1);
-	if ((n = pread(fd, buf, DSN_HDRMAX, 0)) > 0) {
+	if ((n = pread(fd, buf, size < DSN_HDRMAX ? (size_t)size : DSN_HDRMAX,
+	    0)) > 0) {
 		/* The message file has no NUL: strstr sees all of it. */
 		if ((end = strstr(buf, "\r\n\r\n")) != NULL)
 			n = end - buf + 2;
@@ -125,7 +129,7 @@ dsn_make(const struct qent *q, int fd, const char *to, const char *fqdn,
 	}
 	fprintf(fp, "\r\n--%s\r\nContent-Type: text/rfc822-headers\r\n\r\n",
 	    boundary);
-	copy_headers(fp, fd);
+	copy_headers(fp, fd, q->size);
 	fprintf(fp, "\r\n--%s--\r\n", boundary);
 	fclose(fp);
 	return buf;

@@ -208,6 +208,7 @@ struct conf {
 int	 conf_load(struct conf *, const char *, int, struct err *);
 int	 conf_keys(struct conf *, struct err *);
 const char *conf_why(const char *);
+int	 conf_duration(const char *, int *);
 const char *conf_queuedir(const struct account *);
 int	 conf_parse(struct conf *, const char *, FILE *, struct err *);
 struct account *conf_account(struct conf *, const char *, const char *,
@@ -322,7 +323,7 @@ char	*msg_unfold(const char *, size_t, size_t *);
 
 struct dkim;
 
-int	 mime_prepare(int, off_t, const char *, size_t, int, int,
+int	 mime_prepare(int, off_t, off_t, const char *, size_t, int, int,
 	    struct dkim *, struct msg *, struct err *);
 int	 msg_downgrade(const struct msg *, struct msg *, struct dkim *,
 	    struct err *);
@@ -602,7 +603,9 @@ struct qsub {
 	int		 queue_only;	/* -odq: no delivery attempt now */
 	struct session	**keep;		/* in/out: the smarthost connection
 					   kept between messages (-bs) */
+	int		 smtp;		/* -bs: no exit status tells refusals */
 	char		 reason[ERR_MSGLEN]; /* why it stays queued */
+	char		 notice[ERR_MSGLEN + 128]; /* what the caller is told */
 };
 
 /* What a queue run works on (-q and its selectors). */
@@ -613,7 +616,7 @@ struct qsel {
 	const char	*sender;	/* -qS */
 };
 
-/* The spool's files (spool.c): one queued message, the contents of ID.env. */
+/* The spool's files (spool.c): one queued message and its envelope. */
 #define QUEUE_IDLEN	16		/* hex digits */
 
 enum qstate {
@@ -627,19 +630,25 @@ struct qrcpt {
 	enum qstate	 state;
 	int		 code;		/* the last reply, 0: none */
 	char		*text;
+	int		 told;		/* failed, and the caller heard of it */
 };
 
 struct qent {
 	char		 id[QUEUE_IDLEN + 1];
+	int		 version;	/* of the file it was read from */
+	char		*conf;		/* the configuration file; v1: NULL */
+	int		 cflag;		/* submitted with -C (group dropped) */
 	char		*account;
 	char		*from;		/* "" for the null sender */
 	char		*notify, *ret, *envid;
+	char		*msgid;		/* for the log; NULL: none */
 	enum errmode	 errmode;
 	int		 held;
 	int		 dsn;		/* a DSN itself: never bounced */
 	long long	 created, next;
 	long long	 uid;		/* who submitted it */
 	int		 attempts;
+	long long	 last;		/* the last attempt, 0: none */
 	char		*error;		/* the last error, or NULL */
 	long long	 size;
 	int		 eightbit;
@@ -666,7 +675,8 @@ int	 spool_error(struct err *, const char *, const char *);
 char	*spool_path(const char *, const char *, const char *, const char *);
 char	*spool_clean(const char *);
 void	 spool_free(struct qent *);
-int	 spool_write(const char *, const struct qent *, int, struct err *);
+int	 spool_write(const char *, const struct qent *, struct err *);
+int	 spool_commit(const char *, const struct qent *, int, struct err *);
 int	 spool_read(const char *, const char *, struct qent *);
 int	 spool_create(const char *, char *, size_t);
 int	 spool_put(const char *, struct qent *, const char *, size_t,
@@ -690,8 +700,11 @@ int	 queue_submit(struct qsub *, struct conf *, const struct account *,
 void	 queue_abort(struct qsub *);
 int	 queue_run(struct conf *, const struct account *, const struct qsel *,
 	    const char *, struct err *);
-int	 queue_list(const struct account *, FILE *, struct err *);
-int	 queue_admin(const struct account *, const char *, const char *,
+
+/* mailq, -bp and the administration of the queue (mailq.c). */
+int	 mailq_list(const struct account *, int, long long, FILE *, int *,
+	    struct err *);
+int	 mailq_admin(const struct account *, const char *, const char *,
 	    struct err *);
 
 /* --- importers of other programs' configurations (import.c) -------- */
@@ -711,6 +724,7 @@ void	 priv_init(void);
 void	 priv_hold(void);
 void	 priv_drop(void);
 void	 priv_revoke(void);
+int	 priv_revoked(void);
 gid_t	 priv_group(void);
 int	 priv_trusted(void);
 int	 priv_shared(void);
@@ -832,6 +846,7 @@ int	 xvasprintf(char **, const char *, va_list)
 char	*util_fqdn(void);
 int	 util_has8bit(const char *, size_t);
 int	 util_writeall(int, const void *, size_t);
+int	 util_hexval(int);
 
 /* A growing string, NUL-terminated. */
 struct strbuf {

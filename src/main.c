@@ -69,6 +69,8 @@ struct opts {
 	int		  pretend;	/* -P, --pretend */
 	int		  readfrom;	/* --read-envelope-from */
 	int		  extract;	/* -t */
+	int		  json;		/* mailq --json, -v */
+	int		  maxage;	/* mailq --max-age: seconds; 0: none */
 	char		**rcpts;
 	int		  nrcpt;
 };
@@ -121,21 +123,26 @@ usage(void)
 static void
 help(void)
 {
+	static const char *const more[] = {
+		"--check [-a account] [-C file]",
+		"--authorize [-a account] [-C file]",
+		"-P | --pretend [-t] [-a account] [-C file] [-f sender] "
+		    "[--read-envelope-from]",
+		"--import ssmtp|dma|nullmailer|msmtp [file ...]",
+		"--delete id | --hold id | --release id [-C file]",
+		"-bp [-v] [--json] [--max-age age] [-C file]",
+		"--version | --help"
+	};
+	size_t	i;
+
 	printf(USAGE, getprogname());
-	printf("       %s --check [-a account] [-C file]\n"
-	    "       %s --authorize [-a account] [-C file]\n"
-	    "       %s -P | --pretend [-t] [-a account] [-C file] "
-	    "[-f sender] [--read-envelope-from]\n"
-	    "       %s --import ssmtp|dma|nullmailer|msmtp [file ...]\n"
-	    "       %s --delete id | --hold id | --release id [-C file]\n"
-	    "       %s --version | --help\n"
-	    "Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+		printf("       %s %s\n", getprogname(), more[i]);
+	printf("Modes: -bm send (default), -bs SMTP on stdin/stdout, -bp list "
 	    "the queue (mailq),\n"
 	    "-bi check the aliases (newaliases), -bv show the recipients "
 	    "after aliases,\n"
-	    "-q run the queue, -q30m every 30 minutes.  See postern(8).\n",
-	    getprogname(), getprogname(), getprogname(), getprogname(),
-	    getprogname(), getprogname());
+	    "-q run the queue, -q30m every 30 minutes.  See postern(8).\n");
 	exit(EX_OK);
 }
 
@@ -516,6 +523,19 @@ parse_args(int argc, char **argv, struct opts *o)
 			o->readfrom = 1;
 			continue;
 		}
+		if (strcmp(p, "--json") == 0) {
+			o->json = 1;
+			continue;
+		}
+		if (strcmp(p, "--max-age") == 0) {
+			if (argv[i + 1] == NULL ||
+			    conf_duration(argv[++i], &o->maxage) == -1) {
+				log_warnx("--max-age: a duration such as 90s, "
+				    "30m, 4h or 2d");
+				usage();
+			}
+			continue;
+		}
 		if (strcmp(p, "--delete") == 0 || strcmp(p, "--hold") == 0 ||
 		    strcmp(p, "--release") == 0) {
 			o->mode = MODE_ADMIN;
@@ -738,6 +758,8 @@ static int
 run_queue(const struct opts *o, struct conf *conf, struct account *a,
     const char *fqdn, struct err *e)
 {
+	int	status;
+
 	switch (o->mode) {
 	case MODE_QUEUE:
 		if (o->interval > 0)
@@ -745,9 +767,13 @@ run_queue(const struct opts *o, struct conf *conf, struct account *a,
 			    e) == -1 ? -1 : EX_OK;
 		return queue_run(conf, a, &o->sel, fqdn, e) == -1 ? -1 : EX_OK;
 	case MODE_LIST:
-		return queue_list(a, stdout, e) == -1 ? -1 : EX_OK;
+		/* Plain mailq exits 0 whatever the queue holds (Postfix). */
+		if (mailq_list(a, o->json || o->verbose, o->maxage > 0 ?
+		    o->maxage : -1, stdout, &status, e) == -1)
+			return -1;
+		return status;
 	default:
-		return queue_admin(a, o->admin, o->adminid, e) == -1 ? -1 :
+		return mailq_admin(a, o->admin, o->adminid, e) == -1 ? -1 :
 		    EX_OK;
 	}
 }
@@ -811,8 +837,11 @@ send_queued(const struct opts *o, struct conf *conf, struct account *a,
 
 		err_set(&q, ERR_TEMP, "%s", qs->reason);
 		submit_log(env, m, 1, &q, qs->id);
-		if (o->verbose || isatty(STDERR_FILENO))
-			log_warnx("queued: %s", qs->reason);
+		/* Every time, tty or not: cron mails it, PHP logs it. */
+		if (qs->notice[0] != '\0')
+			log_warnx("%s", qs->notice);
+		else if (o->verbose || isatty(STDERR_FILENO))
+			log_warnx("queued: %s", qs->reason);	/* -odq */
 	} else
 		submit_log(env, m, 0, e, qs->id);
 	return report_rcpts(env, 1, o->errmode);
@@ -868,7 +897,8 @@ run_send(const struct opts *o, struct conf *conf, struct account *a,
 		status = EX_OK;
 		goto out;
 	}
-	if (a->auth != AUTH_OFF && conf_password(a, e) == -1)
+	/* With the queue, a failed passwordeval defers (queue.c). */
+	if (!a->queue && a->auth != AUTH_OFF && conf_password(a, e) == -1)
 		goto out;
 	if (a->queue) {
 		qs.queue_only = o->delivery == DELIVER_QUEUE;

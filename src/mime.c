@@ -38,6 +38,7 @@ struct out {
 struct lr {
 	int		 fd;
 	off_t		 off;		/* file offset of buf[0] */
+	off_t		 end;		/* where the message ends */
 	char		 buf[MSG_IOSZ];
 	size_t		 pos, len;
 	int		 eof;
@@ -55,8 +56,11 @@ lr_fill(struct lr *r, struct err *e)
 		r->pos = 0;
 	}
 	while (r->len < sizeof(r->buf) && !r->eof) {
-		n = pread(r->fd, r->buf + r->len, sizeof(r->buf) - r->len,
-		    r->off + (off_t)r->len);
+		off_t left = r->end - r->off - (off_t)r->len;
+
+		n = left <= 0 ? 0 : pread(r->fd, r->buf + r->len,
+		    left < (off_t)(sizeof(r->buf) - r->len) ? (size_t)left :
+		    sizeof(r->buf) - r->len, r->off + (off_t)r->len);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1)
@@ -377,8 +381,8 @@ scan_piece(struct scan *sc, const char *p, size_t n, int bol, int eol,
 
 /* Find the leaf parts that need re-encoding. */
 static int
-scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
-    struct err *e)
+scan(struct scan *sc, int fd, off_t start, off_t stop, const char *top,
+    size_t toplen, struct err *e)
 {
 	struct lr	*r;
 	const char	*p;
@@ -389,6 +393,7 @@ scan(struct scan *sc, int fd, off_t start, const char *top, size_t toplen,
 	r = xcalloc(1, sizeof(*r));
 	r->fd = fd;
 	r->off = start;
+	r->end = stop;
 	decide(sc, top, toplen, -1, start);
 	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1) {
 		scan_piece(sc, p, n, bol, eol, at);
@@ -534,6 +539,7 @@ qp_range(int in, off_t from, off_t to, struct out *o, struct err *e)
 	r = xcalloc(1, sizeof(*r));
 	r->fd = in;
 	r->off = from;
+	r->end = to;
 	while ((rc = lr_next(r, &p, &n, &eol, &at, e)) == 1 && at < to) {
 		if (at + (off_t)n > to)
 			n = (size_t)(to - at);
@@ -646,27 +652,27 @@ xform(int in, off_t start, off_t end, const char *top, size_t toplen,
 }
 
 /*
- * Scan in from start, then write the prepared file into m: into outfd
+ * Scan in from start to end (-1: its end of file; a queue file goes on
+ * with its envelope), then write the prepared file into m: into outfd
  * (the spool file; left open on failure), or into a temporary file when
  * outfd is -1.
  */
 int
-mime_prepare(int in, off_t start, const char *top, size_t toplen, int downgrade,
-    int outfd, struct dkim *dk, struct msg *m, struct err *e)
+mime_prepare(int in, off_t start, off_t end, const char *top, size_t toplen,
+    int downgrade, int outfd, struct dkim *dk, struct msg *m, struct err *e)
 {
 	struct scan	*sc;
 	struct out	*o;
-	off_t		 end;
 	int		 rc = -1;
 
-	if ((end = lseek(in, 0, SEEK_END)) == -1)
+	if (end == -1 && (end = lseek(in, 0, SEEK_END)) == -1)
 		return err_set(e, ERR_IO, "temporary file: %s",
 		    strerror(errno));
 	sc = xcalloc(1, sizeof(*sc));
 	o = xcalloc(1, sizeof(*o));
 	sc->downgrade = downgrade;
 	o->w.dk = dk;
-	if (scan(sc, in, start, top, toplen, e) == -1)
+	if (scan(sc, in, start, end, top, toplen, e) == -1)
 		goto out;
 	/* Postfix, too, refuses to convert past its nesting limit. */
 	if (sc->deep8) {

@@ -1179,8 +1179,8 @@ msg_read(int fd, const struct msgopts *opts, struct msg *m, struct err *e)
 		err_set(e, ERR_DATA, "the header block exceeds 1 MiB after "
 		    "the fix-ups");
 	else
-		rc = mime_prepare(r->out.fd, 0, top, toplen, 0, opts->outfd > 0 ?
-		    opts->outfd : -1, NULL, m, e);
+		rc = mime_prepare(r->out.fd, 0, -1, top, toplen, 0,
+		    opts->outfd > 0 ? opts->outfd : -1, NULL, m, e);
 out:
 	if (r->out.fd != -1)
 		close(r->out.fd);
@@ -1212,8 +1212,11 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
 	while (toplen == 0) {
-		if ((n = pread(in->fd, buf, sizeof(buf), (off_t)h.len)) == -1 &&
-		    errno == EINTR)
+		/* Within the message: a queue file goes on with its envelope. */
+		n = in->size <= (off_t)h.len ? 0 : pread(in->fd, buf,
+		    in->size - (off_t)h.len < (off_t)sizeof(buf) ?
+		    (size_t)(in->size - (off_t)h.len) : sizeof(buf), (off_t)h.len);
+		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0 || h.len > 2 * HDR_MAX) {
 			free(h.s);
@@ -1228,7 +1231,8 @@ msg_downgrade(const struct msg *in, struct msg *out, struct dkim *dk,
 		else if ((p = strstr(h.s + from, "\r\n\r\n")) != NULL)
 			toplen = (size_t)(p - h.s) + 4;
 	}
-	rc = mime_prepare(in->fd, (off_t)toplen, h.s, toplen, 1, -1, dk, out, e);
+	rc = mime_prepare(in->fd, (off_t)toplen, (off_t)in->size, h.s, toplen,
+	    1, -1, dk, out, e);
 	free(h.s);
 	return rc;
 }

@@ -148,3 +148,10 @@ priv_revoke(void)
 		must(setresgid(rgid, rgid, rgid), "setresgid");
 	revoked = 1;
 }
+
+/* Was the group given up for good (-C)? */
+int
+priv_revoked(void)
+{
+	return revoked;
+}

@@ -19,9 +19,12 @@
 
 #include <sys/types.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +47,7 @@ struct qctx {
 	time_t			 deadline;	/* 0: none */
 	int			 interactive;	/* a submission: the caller hears */
 	int			 keep;		/* s stays open after the run */
+	int			 smtp;		/* ... through -bs, not an exit */
 	struct session		*s;
 	const struct account	*sa;		/* the account of s */
 	int			 sdown;		/* sa could not be reached */
@@ -51,6 +55,8 @@ struct qctx {
 	char			**extra;	/* ids queued during the run */
 	size_t			 nextra;
 	int			 sent, deferred, failed;
+	char			 relay[320];	/* of the last attempt */
+	struct reply		 final;		/* its reply to the data */
 };
 /* --- submission -------------------------------------------------------- */
 
@@ -71,6 +77,35 @@ queue_writable(const struct account *a, struct err *e)
 }
 
 /*
+ * With -C the group is dropped: the message is the caller's, under a
+ * configuration the system did not choose, and a later run of the system
+ * queue would deliver it through the system's smarthost.  So it never
+ * enters the system spool, whoever the caller is (root too).
+ */
+static int
+system_spool(const char *dir)
+{
+	struct stat	 a, b;
+
+	if (!priv_revoked())
+		return 0;
+	if (strcmp(dir, SPOOLDIR) == 0)
+		return 1;
+	return stat(dir, &a) == 0 && stat(SPOOLDIR, &b) == 0 &&
+	    a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* The configuration a message belongs to: its file's real path. */
+static char *
+conf_of(const struct conf *c)
+{
+	char	buf[PATH_MAX];
+
+	return xstrdup(c->path == NULL ? "" : realpath(c->path, buf) != NULL ?
+	    buf : c->path);
+}
+
+/*
  * Start a submission: check that the spool is writable (exit 73 naming
  * it, before stdin is read), create tmp.ID.msg and lock it.  The message
  * is then read into q->fd.
@@ -86,6 +121,10 @@ queue_open(struct qsub *q, const struct account *a, struct err *e)
 	scratch_dir(dir);	/* the message is in the spool: so is its scratch */
 	if (queue_writable(a, e) == -1)
 		return -1;
+	if (system_spool(dir))
+		return err_set(e, ERR_CANTCREAT, "a message submitted with -C "
+		    "may not enter the system spool %s: set queue_dir in the "
+		    "configuration file", dir);
 	if ((q->fd = spool_create(dir, q->id, sizeof(q->id))) == -1) {
 		spool_error(e, dir, "creating the message file");
 		if (e->cls == ERR_IO)
@@ -124,18 +163,22 @@ queue_abort(struct qsub *q)
 
 /* The queue entry of a new submission. */
 static void
-qent_make(struct qent *q, const char *id, const struct account *a,
-    const struct envelope *env, const struct msg *m, enum errmode em)
+qent_make(struct qent *q, const char *id, const struct conf *c,
+    const struct account *a, const struct envelope *env, const struct msg *m,
+    enum errmode em)
 {
 	size_t	i;
 
 	memset(q, 0, sizeof(*q));
 	(void)strlcpy(q->id, id, sizeof(q->id));
+	q->conf = conf_of(c);
+	q->cflag = priv_revoked();
 	q->account = xstrdup(a->name);
 	q->from = xstrdup(env->from);
 	q->notify = env->dsn_notify != NULL ? xstrdup(env->dsn_notify) : NULL;
 	q->ret = env->dsn_ret != NULL ? xstrdup(env->dsn_ret) : NULL;
 	q->envid = env->envid != NULL ? spool_clean(env->envid) : NULL;
+	q->msgid = m->msgid[0] != '\0' ? spool_clean(m->msgid) : NULL;
 	q->errmode = em;
 	q->uid = (long long)getuid();
 	q->created = q->next = time(NULL);
@@ -245,6 +288,9 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 
 	/* Until settle() recorded the outcome; the callers release it. */
 	log_hold();
+	ctx->relay[0] = '\0';
+	memset(&ctx->final, 0, sizeof(ctx->final));
+	q->last = (long long)time(NULL);
 	if (session_for(ctx, a, e) == -1) {
 		/* A 5xx greeting or EHLO refuses every message. */
 		for (i = 0; i < q->nrcpt; i++)
@@ -270,6 +316,8 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	rc = smtp_deliver(ctx->s, &env, &m, more, e);
 	if (rc == 0)
 		spool_crash("after-dot");
+	(void)strlcpy(ctx->relay, env.relay, sizeof(ctx->relay));
+	ctx->final = env.final;
 	for (i = 0, k = 0; i < q->nrcpt; i++) {
 		struct rcpt *r;
 
@@ -300,12 +348,24 @@ attempt(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 static void
 bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 {
-	struct qent	 d;
+	struct qent	 d, f;
 	struct err	 e;
 	char		*to, *text;
-	size_t		 len;
+	size_t		 len, i;
 
+	/* Only the failures nobody heard of: one notice per failure. */
+	f = *q;
+	f.rcpts = xcalloc(q->nrcpt, sizeof(*f.rcpts));
+	for (i = 0, f.nrcpt = 0; i < q->nrcpt; i++)
+		if (q->rcpts[i].state == Q_FAILED && !q->rcpts[i].told)
+			f.rcpts[f.nrcpt++] = q->rcpts[i];
+	if (f.nrcpt == 0) {
+		free(f.rcpts);
+		return;
+	}
+	q = &f;
 	if (q->dsn) {
+		free(f.rcpts);
 		log_mail(LOG_WARNING, "%s: a DSN could not be delivered; "
 		    "dropped", q->id);
 		return;
@@ -316,12 +376,13 @@ bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 		xasprintf(&to, "postmaster@%s", ctx->fqdn);
 	memset(&d, 0, sizeof(d));
 	text = dsn_make(q, fd, to, ctx->fqdn, ctx->now, expired, &len);
+	d.conf = q->conf != NULL ? xstrdup(q->conf) : NULL;
+	d.cflag = q->cflag;
 	d.account = xstrdup(q->account);
 	d.from = xstrdup("");
 	d.dsn = 1;
 	d.uid = q->uid;
 	d.created = d.next = ctx->now;
-	d.size = (long long)len;
 	d.maxline = 998;
 	d.rcpts = xcalloc(1, sizeof(*d.rcpts));
 	d.rcpts[0].addr = to;
@@ -338,6 +399,7 @@ bounce(struct qctx *ctx, const struct qent *q, int fd, int expired)
 	}
 	free(text);
 	spool_free(&d);
+	free(f.rcpts);
 }
 
 /*
@@ -350,18 +412,24 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
     const char *why, struct err *e)
 {
 	size_t	i;
-	int	failed = 0, sent = 0;
+	int	failed = 0;
 
 	for (i = 0; i < q->nrcpt; i++) {
 		failed += q->rcpts[i].state == Q_FAILED;
-		sent += q->rcpts[i].state == Q_SENT;
+		/*
+		 * The caller of a submission hears of a refusal through the
+		 * exit status and stderr: never bounced again.  A -bs client
+		 * does not (the reply to its dot is 250): a later run's DSN
+		 * names it.
+		 */
+		if (q->rcpts[i].state == Q_FAILED && ctx->interactive &&
+		    !ctx->smtp && q->errmode != ERRMODE_MAIL)
+			q->rcpts[i].told = 1;
 	}
 	if (pending(q) == 0) {
 		if (failed > 0 && (!ctx->interactive ||
 		    q->errmode == ERRMODE_MAIL))
 			bounce(ctx, q, fd, 0);
-		log_mail(LOG_INFO, "%s: from=<%s> sent=%d failed=%d: removed",
-		    q->id, q->from, sent, failed);
 		if (failed)
 			ctx->failed++;
 		else
@@ -376,9 +444,7 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 	free(q->error);
 	q->error = spool_clean(why);
 	ctx->deferred++;
-	log_mail(LOG_INFO, "%s: from=<%s> deferred (attempt %d): %s", q->id,
-	    q->from, q->attempts, why);
-	return spool_write(ctx->dir, q, 0, e);
+	return spool_write(ctx->dir, q, e);
 }
 
 /* The reason a message stays queued, for the caller and the log. */
@@ -403,6 +469,72 @@ deferral(const struct qent *q, int rc, const struct err *de, char *buf,
 }
 
 /*
+ * A software error cannot succeed on a later try as it is: the message
+ * is held (mailq says so, --release tries it again), never removed.
+ */
+static void
+hold_if_hopeless(struct qent *q, int rc, const struct err *de)
+{
+	if (rc == -1 && de->cls == ERR_SOFTWARE)
+		q->held = 1;
+}
+
+/* Fill env (rcpts from q, nrcpt set) with the fate of each recipient. */
+static void
+rcpt_states(const struct qent *q, struct envelope *env)
+{
+	size_t	i;
+
+	for (i = 0; i < q->nrcpt && i < env->nrcpt; i++) {
+		struct rcpt *r = &env->rcpts[i];
+
+		/* Code 0: refused with the message, which the error says. */
+		r->state = q->rcpts[i].state == Q_SENT ? RCPT_OK :
+		    q->rcpts[i].state == Q_FAILED ? (q->rcpts[i].code != 0 ?
+		    RCPT_PERMFAIL : RCPT_PENDING) : RCPT_TEMPFAIL;
+		r->reply.code = q->rcpts[i].code;
+		(void)strlcpy(r->reply.text, q->rcpts[i].text != NULL ?
+		    q->rcpts[i].text : "", sizeof(r->reply.text));
+	}
+}
+
+/*
+ * The summary line of an attempt of a queue run or a flush (a
+ * submission's own is the caller's, submit_log()), once its outcome is
+ * in the spool: the real relay and the server's reply.
+ */
+static void
+attempt_log(struct qctx *ctx, const struct qent *q, int rc,
+    const struct err *de, const char *why)
+{
+	struct envelope	 env;
+	struct msg	 m;
+	struct err	 le;
+	size_t		 i;
+
+	memset(&env, 0, sizeof(env));
+	memset(&m, 0, sizeof(m));
+	m.size = (off_t)q->size;
+	if (q->msgid != NULL)
+		(void)strlcpy(m.msgid, q->msgid, sizeof(m.msgid));
+	env.from = q->from;
+	env.rcpts = xcalloc(q->nrcpt, sizeof(*env.rcpts));
+	for (i = 0; i < q->nrcpt; i++)
+		env.rcpts[i].addr = q->rcpts[i].addr;
+	env.nrcpt = q->nrcpt;
+	rcpt_states(q, &env);
+	(void)strlcpy(env.relay, ctx->relay, sizeof(env.relay));
+	env.final = ctx->final;
+	le = *de;
+	if (pending(q) > 0) {
+		le.cls = ERR_TEMP;
+		(void)strlcpy(le.msg, why, sizeof(le.msg));
+	}
+	submit_log(&env, &m, rc == -1 || pending(q) > 0, &le, q->id);
+	free(env.rcpts);
+}
+
+/*
  * Try one locked message (fd) now; update the spool.  Expired messages
  * are bounced without another attempt.
  */
@@ -418,8 +550,13 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 	if ((a = find_account(ctx->conf, q->account)) == NULL &&
 	    (a = find_account(ctx->conf, "default")) == NULL)
 		a = &ctx->conf->accts[0];
-	if (a->host == NULL)
-		return settle(ctx, a, q, fd, "the account has no host", e);
+	memset(&de, 0, sizeof(de));
+	if (a->host == NULL) {
+		rc = err_set(&de, ERR_CONFIG, "account %s has no host",
+		    a->name);
+		(void)strlcpy(why, de.msg, sizeof(why));
+		goto record;
+	}
 	if (ctx->now >= q->created + a->lifetime) {
 		for (i = 0; i < q->nrcpt; i++)
 			if (q->rcpts[i].state == Q_PENDING)
@@ -431,13 +568,17 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 		ctx->failed++;
 		return spool_remove(ctx->dir, q->id, e);
 	}
-	memset(&de, 0, sizeof(de));
 	rc = attempt(ctx, a, q, fd, more, &de);
 	if (rc == -1 && de.cls == ERR_TLSPOLICY)
 		log_warnx("%s: TLS policy not met, the message stays queued: "
 		    "%s", q->id, de.msg);
 	deferral(q, rc, &de, why, sizeof(why));
-	return settle(ctx, a, q, fd, why, e);
+	hold_if_hopeless(q, rc, &de);
+record:
+	if (settle(ctx, a, q, fd, why, e) == -1)
+		return -1;
+	attempt_log(ctx, q, rc, &de, why);
+	return 0;
 }
 
 /* --- queue runs -------------------------------------------------------- */
@@ -514,6 +655,27 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 }
 
 /*
+ * A run delivers only the messages of the configuration it loaded (a
+ * version 1 message, which does not say, goes with any).
+ */
+static int
+ours(const struct qctx *ctx, const struct qent *q)
+{
+	char	*mine;
+	int	 rc;
+
+	if (q->conf == NULL)
+		return 1;
+	mine = conf_of(ctx->conf);
+	rc = strcmp(mine, q->conf) == 0;
+	free(mine);
+	if (!rc)
+		log_debug("%s: queued under %s, not %s: skipped", q->id,
+		    q->conf, ctx->conf->path);
+	return rc;
+}
+
+/*
  * Lock, re-read, and process message id.  0 when done or skipped (locked
  * by another process, or gone).
  */
@@ -526,6 +688,11 @@ run_one(struct qctx *ctx, const char *id, int more, struct err *e)
 	if ((fd = spool_lock(ctx->dir, id)) == -1)
 		return 0;
 	if (spool_read(ctx->dir, id, &q) == -1) {
+		close(fd);
+		return 0;
+	}
+	if (!ours(ctx, &q)) {
+		spool_free(&q);
 		close(fd);
 		return 0;
 	}
@@ -642,23 +809,58 @@ queue_run(struct conf *c, const struct account *a, const struct qsel *sel,
 	return rc;
 }
 
-/* Report each recipient's fate in env, as the client left it. */
-static void
-to_envelope(const struct qent *q, struct envelope *env)
+/* Will this deferral fix itself?  Not when it is the configuration's. */
+static int
+lasting(int rc, const struct err *de)
 {
-	size_t	i;
+	return rc == -1 && (de->cls == ERR_TLSPOLICY ||
+	    de->cls == ERR_NOPERM || de->cls == ERR_CONFIG ||
+	    (de->cls == ERR_TEMP && strstr(de->msg,
+	    gai_strerror(EAI_NONAME)) != NULL));
+}
 
-	for (i = 0; i < q->nrcpt && i < env->nrcpt; i++) {
-		struct rcpt *r = &env->rcpts[i];
+/*
+ * What the caller of a submission is told when the message stays
+ * queued: "queued ID: REASON (next try in 5m)", every time, tty or not
+ * (cron mails stderr, PHP logs it).
+ */
+static void
+notice(struct qsub *sub, const struct account *a, const struct qent *q,
+    int rc, const struct err *de)
+{
+	char		 when[32], who[256] = "";
+	long long	 d = q->next - (long long)time(NULL);
 
-		/* Code 0: refused with the message, which the error says. */
-		r->state = q->rcpts[i].state == Q_SENT ? RCPT_OK :
-		    q->rcpts[i].state == Q_FAILED ? (q->rcpts[i].code != 0 ?
-		    RCPT_PERMFAIL : RCPT_PENDING) : RCPT_TEMPFAIL;
-		r->reply.code = q->rcpts[i].code;
-		(void)strlcpy(r->reply.text, q->rcpts[i].text != NULL ?
-		    q->rcpts[i].text : "", sizeof(r->reply.text));
-	}
+	if (d < 60)
+		(void)snprintf(when, sizeof(when), "%llds", d > 0 ? d : 0);
+	else if ((d = (d + 30) / 60) % 60 != 0)
+		(void)snprintf(when, sizeof(when), "%lldm", d);
+	else
+		(void)snprintf(when, sizeof(when), "%lldh", d / 60);
+	if (rc == -1 && de->cls == ERR_NOPERM)
+		(void)snprintf(who, sizeof(who), "account %s%s%s%s: ",
+		    a->name, a->user != NULL ? " (user " : "",
+		    a->user != NULL ? a->user : "", a->user != NULL ? ")" :
+		    "");
+	if (q->held)
+		(void)snprintf(sub->notice, sizeof(sub->notice), "held %s: "
+		    "%s%s (it cannot succeed as it is; postern --release %s "
+		    "once fixed)", q->id, who, sub->reason, q->id);
+	else
+		(void)snprintf(sub->notice, sizeof(sub->notice), "queued %s: "
+		    "%s%s (next try in %s%s)", q->id, who, sub->reason, when,
+		    lasting(rc, de) ? "; this will not fix itself: check the "
+		    "configuration" : "");
+}
+
+/* Report each recipient's fate in env, and where it went. */
+static void
+to_envelope(const struct qctx *ctx, const struct qent *q,
+    struct envelope *env)
+{
+	rcpt_states(q, env);
+	(void)strlcpy(env->relay, ctx->relay, sizeof(env->relay));
+	env->final = ctx->final;
 }
 
 /*
@@ -682,10 +884,8 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 	size_t		 n = 0, i;
 	int		 rc, more = 0, flush;
 
-	if (fsync(m->fd) == -1)
-		return spool_error(e, sub->dir, "fsync");
-	qent_make(&q, sub->id, a, env, m, em);
-	if (spool_write(sub->dir, &q, 1, e) == -1) {
+	qent_make(&q, sub->id, c, a, env, m, em);
+	if (spool_commit(sub->dir, &q, m->fd, e) == -1) {
 		spool_free(&q);
 		return -1;
 	}
@@ -714,6 +914,7 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		*sub->keep = NULL;
 	}
 	ctx.keep = sub->keep != NULL;
+	ctx.smtp = sub->smtp;
 	/*
 	 * Others due for the same smarthost: keep the connection open.  Only
 	 * worth a look when the smarthost answers.
@@ -735,26 +936,23 @@ queue_submit(struct qsub *sub, struct conf *c, const struct account *a,
 		memset(&de, 0, sizeof(de));
 		rc = attempt(&ctx, a, &q, m->fd, more, &de);
 	}
-	to_envelope(&q, env);
-	if (rc == -1 && !message_refused(de.cls) && de.cls != ERR_TEMP &&
-	    de.cls != ERR_TLSPOLICY) {
-		/* Not the smarthost's word on the message: the caller's. */
-		*e = de;
-		(void)spool_remove(ctx.dir, q.id, &de);
-		goto out;
-	}
-	if (rc == -1 && de.cls == ERR_TLSPOLICY)
-		log_warnx("TLS policy not met; the message stays queued: %s",
-		    de.msg);
+	to_envelope(&ctx, &q, env);
+	/*
+	 * Committed: only the smarthost's permanent refusal ends it here.
+	 * Any other error (a refused login, a protocol error, a local one)
+	 * leaves it queued, or held, and the caller is told (sub->notice).
+	 */
 	deferral(&q, rc, &de, sub->reason, sizeof(sub->reason));
+	hold_if_hopeless(&q, rc, &de);
 	if (settle(&ctx, a, &q, m->fd, sub->reason, e) == -1) {
 		rc = -1;
 		goto out;
 	}
 	log_release();
-	if (pending(&q) > 0)
+	if (pending(&q) > 0) {
+		notice(sub, a, &q, rc, &de);
 		rc = 0;
-	else if (rc == -1 && message_refused(de.cls) &&
+	} else if (rc == -1 && message_refused(de.cls) &&
 	    em != ERRMODE_MAIL) {
 		*e = de;	/* refused as a whole: the exit status says */
 		goto out;
@@ -789,105 +987,5 @@ out:
 	log_release();
 	ctx_free(&ctx);
 	spool_free(&q);
-	return rc;
-}
-
-/* --- mailq and administration -------------------------------------- */
-
-static void
-list_one(FILE *fp, const struct qent *q)
-{
-	char		 date[64];
-	struct tm	 tm;
-	time_t		 t = (time_t)q->created;
-	size_t		 i;
-
-	(void)localtime_r(&t, &tm);
-	(void)strftime(date, sizeof(date), "%a %b %e %H:%M:%S", &tm);
-	fprintf(fp, "%-16s %9lld %s  <%s>%s\n", q->id, q->size, date, q->from,
-	    q->held ? " (held)" : "");
-	if (q->error != NULL)
-		fprintf(fp, "    (%s)\n", q->error);
-	for (i = 0; i < q->nrcpt; i++)
-		fprintf(fp, "    <%s> %s\n", q->rcpts[i].addr,
-		    q->rcpts[i].state == Q_PENDING && q->attempts > 0 ?
-		    "deferred" : spool_states[q->rcpts[i].state]);
-}
-
-/* mailq, -bp: every message, oldest first. */
-int
-queue_list(const struct account *a, FILE *fp, struct err *e)
-{
-	struct qitem	*it;
-	struct qent	 q;
-	size_t		 n, i, shown = 0;
-	const char	*dir = conf_queuedir(a);
-
-	if (spool_ids(dir, 0, 0, &it, &n, e) == -1)
-		return -1;
-	/* Ids begin with the time of submission: oldest first. */
-	if (n > 1)
-		qsort(it, n, sizeof(*it), item_cmp);
-	for (i = 0; i < n; i++) {
-		if (spool_read(dir, it[i].id, &q) == -1)
-			continue;
-		list_one(fp, &q);
-		spool_free(&q);
-		shown++;
-	}
-	spool_items_free(it, n);
-	if (shown == 0)
-		fprintf(fp, "Mail queue is empty\n");
-	else
-		fprintf(fp, "-- %zu message%s\n", shown, shown == 1 ? "" : "s");
-	return 0;
-}
-
-/* --delete, --hold, --release ID. */
-int
-queue_admin(const struct account *a, const char *what, const char *id,
-    struct err *e)
-{
-	const char	*dir = conf_queuedir(a);
-	struct qent	 q;
-	int		 fd, rc;
-
-	if (!spool_valid_id(id))
-		return err_set(e, ERR_USAGE, "%s: not a queue id", id);
-	/* Whose it is, before the lock: no caller locks another's. */
-	if (spool_read(dir, id, &q) == -1)
-		return err_set(e, ERR_USAGE, "%s: no such message", id);
-	rc = getuid() != 0 && (long long)getuid() != q.uid;
-	spool_free(&q);
-	if (rc)
-		return err_set(e, ERR_NOPERM, "%s: not your message", id);
-	if ((fd = spool_lock(dir, id)) == -1) {
-		if (errno == EWOULDBLOCK)
-			return err_set(e, ERR_TEMP, "%s: being delivered "
-			    "right now; try again", id);
-		return err_set(e, ERR_USAGE, "%s: no such message", id);
-	}
-	if (spool_read(dir, id, &q) == -1) {
-		close(fd);
-		return err_set(e, ERR_USAGE, "%s: no such message", id);
-	}
-	/* The spool is shared: only root and the submitter may touch it. */
-	if (getuid() != 0 && (long long)getuid() != q.uid) {
-		spool_free(&q);
-		close(fd);
-		return err_set(e, ERR_NOPERM, "%s: not your message", id);
-	}
-	if (strcmp(what, "delete") == 0) {
-		rc = spool_remove(dir, id, e);
-		log_mail(LOG_INFO, "%s: deleted by uid %lu", id,
-		    (unsigned long)getuid());
-	} else {
-		q.held = strcmp(what, "hold") == 0;
-		if (!q.held)
-			q.next = time(NULL);
-		rc = spool_write(dir, &q, 0, e);
-	}
-	spool_free(&q);
-	close(fd);
 	return rc;
 }

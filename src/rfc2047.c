@@ -184,18 +184,6 @@ rfc2047_encode(const char *s, size_t n)
 	return q;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * Decode one encoded word at s (length n, "=?cs?e?text?="), appending the
  * bytes.  Returns -1 when it is not a well-formed encoded word.
@@ -238,8 +226,8 @@ decode_word(const char *s, size_t n, char **out, size_t *len, size_t *cap)
 		if (c == '_')
 			c = ' ';
 		else if (c == '=') {
-			if (i + 2 >= tl || (h1 = hexval(t[i + 1])) == -1 ||
-			    (h2 = hexval(t[i + 2])) == -1)
+			if (i + 2 >= tl || (h1 = util_hexval(t[i + 1])) == -1 ||
+			    (h2 = util_hexval(t[i + 2])) == -1)
 				return -1;
 			c = (char)(h1 << 4 | h2);
 			i += 2;

@@ -633,7 +633,7 @@ deliver(struct server *sv)
 	sub.reason[0] = '\0';
 	if (lseek(sv->dfd, 0, SEEK_SET) == -1)
 		err_set(&e, ERR_IO, "temporary file: %s", strerror(errno));
-	else if (sv->acct->auth == AUTH_OFF ||
+	else if (sv->acct->auth == AUTH_OFF || sv->acct->queue ||
 	    conf_password(sv->acct, &e) == 0) {
 		memset(&sub, 0, sizeof(sub));
 		sub.conf = &sv->conf;

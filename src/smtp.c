@@ -601,7 +601,10 @@ send_message(struct session *s, const struct msg *m, int bdat, struct err *e)
 	/* DKIM-Signature fields: no line of theirs starts with a dot. */
 	if (m->siglen > 0 && net_write(&s->c, m->sig, m->siglen, e) == -1)
 		return -1;
-	while ((n = pread(m->fd, buf, sizeof(buf), off)) != 0) {
+	/* A queue file goes on after the message with its envelope. */
+	while (off < m->size && (n = pread(m->fd, buf, (size_t)(m->size -
+	    off < (off_t)sizeof(buf) ? m->size - off : (off_t)sizeof(buf)),
+	    off)) != 0) {
 		char *p = buf, *end, *nl;
 
 		if (n == -1 && errno == EINTR)

@@ -295,6 +295,7 @@ submit_message(int fd, struct submission *s, struct err *e)
 			goto out;
 		qs.keep = s->keep;
 		mo.outfd = qs.fd;
+		qs.smtp = 1;	/* only -bs comes this way */
 	}
 	if (msg_read(fd, &mo, &m, e) == -1)
 		goto out;

@@ -147,3 +147,16 @@ util_writeall(int fd, const void *buf, size_t n)
 	}
 	return 0;
 }
+
+/* The value of a hexadecimal digit (either case), or -1. */
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}

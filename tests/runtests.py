@@ -232,6 +232,12 @@ class Case:
             problems += self.stop_server()
         problems += leakcheck.check_run(self.tmp, [('stderr', stderr), ('stdout', stdout)])
 
+        # @QUEUEID@: the id of the one message left in the queue, which
+        # the stderr line "postern: queued ID: ..." must name.
+        left = [f[:-4] for f in os.listdir(os.path.join(self.tmp, 'queue'))
+                if f.endswith('.msg') and not f.startswith('tmp.')]
+        if len(left) == 1:
+            self.subs[b'@QUEUEID@'] = left[0].encode()
         expected = int(expect_exit.decode().strip())
         if status != expected:
             got = f'signal {-status}' if status < 0 else str(status)

@@ -1,5 +1,5 @@
 /*
- * The queue file (ID.env), read through mailq (queue_list), which parses
+ * The queue file (ID.env), read through mailq (mailq_list), which parses
  * every envelope file of the spool: a corrupt or hostile file is skipped
  * or listed, never a crash; nothing the listing prints holds a control
  * character other than the line ends.
@@ -40,6 +40,7 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	struct err	 e;
 	char		*out = NULL;
 	size_t		 outlen = 0, i;
+	int		 status;
 	FILE		*fp;
 
 	if (!ready) {
@@ -53,7 +54,8 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	a.queue_dir = spool;
 	if ((fp = open_memstream(&out, &outlen)) == NULL)
 		return 0;
-	(void)queue_list(&a, fp, &e);
+	(void)mailq_list(&a, 0, -1, fp, &status, &e);
+	(void)mailq_list(&a, 1, 0, fp, &status, &e);
 	fclose(fp);
 	for (i = 0; i < outlen; i++)
 		INVARIANT(out[i] == '\n' || out[i] == '\t' ||

@@ -59,7 +59,8 @@ seeds() {
 		    > "$dir/root"
 		printf 'a: b\nb: a, c@x.org\ndefault: d@x.org\n' > "$dir/loop" ;;
 	queue)
-		cp tests/fuzz/seeds/queue.env "$dir/1" ;;
+		cp tests/fuzz/seeds/queue.env "$dir/1"
+		cp tests/fuzz/seeds/queue2.env "$dir/2" ;;
 	bs)
 		for f in tests/cases/bs-*/input; do
 			i=$((i + 1))

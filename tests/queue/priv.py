@@ -280,6 +280,26 @@ def run(work):
     result('-C and an own queue_dir work', rc == 0 and len(os.listdir(q)) == 2 and not leaks,
            f'{rc} {err} {leaks}')
 
+    # -C drops the group: such a message never enters the system spool,
+    # not even root's (a later -qf would deliver it through the system
+    # file's smarthost), whether queue_dir is unset or names the spool
+    # by another path.
+    rootconf = os.path.join(work, 'root.conf')
+    link = os.path.join(work, 'spool-link')
+    os.symlink(spool, link)
+    for extra in ('', f'queue_dir {link}\n'):
+        write_conf(rootconf, 1, extra)
+        os.chmod(rootconf, 0o600)
+        before = sorted(os.listdir(spool))
+        p = subprocess.run([bin_, '-C', rootconf, 'rcpt@example.net'], input=msg,
+                           capture_output=True, timeout=60)
+        err = p.stderr.decode()
+        want = (f'postern: a message submitted with -C may not enter the system spool '
+                f'{link if extra else spool}: set queue_dir in the configuration file\n')
+        result(f'-C as root never in the system spool ({extra.strip() or "no queue_dir"})',
+               p.returncode == 73 and err == want and sorted(os.listdir(spool)) == before,
+               f'{p.returncode} {err!r} {before} -> {os.listdir(spool)}')
+
     # Issue 12: a victim and an attacker (tests/queue/attack.py).
     attack.run(sys.modules[__name__], work, bin_, etc, spool, conf, gid)
 

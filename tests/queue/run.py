@@ -26,6 +26,7 @@ import argparse
 import email
 import email.policy
 import glob
+import json
 import os
 import random
 import re
@@ -291,7 +292,12 @@ class Env:
         return sorted(os.listdir(self.queue))
 
     def committed(self):
-        return [f for f in self.files() if f.endswith('.env') and not f.startswith('tmp.')]
+        """The file holding each committed message's envelope: ID.env once
+        it was updated, else ID.msg, which is the commit point and carries
+        the envelope after the message (queue format 2)."""
+        files = self.files()
+        return [f[:-4] + '.env' if f[:-4] + '.env' in files else f
+                for f in files if f.endswith('.msg') and not f.startswith('tmp.')]
 
     def clean(self):
         shutil.rmtree(self.work, ignore_errors=True)
@@ -328,10 +334,14 @@ def t_server_down():
     q = Env('down')
     rc, out, err = q.send('m1', args=['-v'])
     check(rc == 0, f'submission exited {rc}: {err}')
-    check('postern: queued: 127.0.0.1:' in err and 'Connection refused' in err,
-          f'no "queued:" line with -v: {err!r}')
+    line = re.compile(r'postern: queued ([0-9A-F]{16}): 127\.0\.0\.1:\d+: connect: '
+                      r'Connection refused \(next try in 5m\)\n')
+    check(line.search(err), f'no "queued ID:" line with -v: {err!r}')
+    # Loud deferral (issue 12): every time, tty or not, exactly this line.
     rc, out, err = q.send('m2')
-    check(rc == 0 and err == '', f'without -v and a tty: exit {rc}, stderr {err!r}')
+    m = line.fullmatch(err)
+    check(rc == 0 and m, f'without -v and a tty: exit {rc}, stderr {err!r}')
+    check(m.group(1) + '.msg' in q.files(), f'{m.group(1)} is not the queued id: {q.files()}')
     lq = q.mailq()
     check(lq.count('<rcpt@example.net> deferred') == 2 and 'Connection refused' in lq,
           f'mailq: {lq}')
@@ -878,6 +888,346 @@ def t_concurrency():
     q.clean()
 
 
+# ---------------------------------------------------------------- issue 12: nothing lost, nothing silent
+
+QUEUED = re.compile(r'postern: queued ([0-9A-F]{16}): (.*) \(next try in 5m(; this will not fix '
+                    r'itself: check the configuration)?\)\n')
+
+
+def t_quoted_space_through_queue():
+    """A quoted local part with a space goes through the queue byte for
+    byte (format 2 encodes it as xtext; version 1 split the line there)."""
+    q = Env('quoted')
+    rcpt = '"john doe"@example.net'
+    rc, _, err = q.send('m1', rcpts=(rcpt,))
+    check(rc == 0, f'{rc} {err!r}')
+    check(f'<{rcpt}> deferred' in q.mailq(), q.mailq())
+    srv = Scripted(q.work, 'cap PIPELINING\n')
+    q.set_port(srv.port)
+    rc, _, err = q.run(['-qf'])
+    srv.stop()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = [l for l in srv.transcript().splitlines() if l.startswith('RCPT')]
+    check(got == ['RCPT TO:<"john doe"@example.net>'], f'RCPT lines: {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_rcpt_100000_queued():
+    """100,000 recipients queued (an envelope of some 3 MB, over the 1 MiB
+    that format 1 read back), then delivered: each RCPT once, in order."""
+    q = Env('r100k')
+    # As short as tests/cases/rcpt-100000-argv's: argv and the
+    # environment share Linux's 2 MiB.
+    rcpts = ['%05d@x.org' % i for i in range(100000)]
+    rc, _, err = q.send('big', rcpts=rcpts, timeout=300)
+    check(rc == 0, f'{rc} {err!r}')
+    size = sum(os.path.getsize(os.path.join(q.queue, f)) for f in q.committed())
+    check(size > 2 * 1024 * 1024, f'the envelope is only {size} bytes')
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'], timeout=300)
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    check(len(sink.messages) == 1, f'{len(sink.messages)} messages')
+    check(sink.messages[0][1] == rcpts, f'{len(sink.messages[0][1])} RCPTs, not the '
+          'same ones in the same order')
+    check(sink.counts.get('RCPT') == 100000, f'RCPT count {sink.counts.get("RCPT")}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+AUTHCONF = 'auth plain\nauth_allow_plaintext on\nuser alice\n'
+AUTHSRV = 'cap PIPELINING\nauth PLAIN LOGIN\nuser alice s3cret-pw\n'
+
+
+def queued_then_once(q, srv_script, fix, expect_line):
+    """Submit (queued, the line said), fix the configuration, -qf: the
+    message is delivered once, and a second -qf sends nothing."""
+    srv = Scripted(q.work, srv_script)
+    try:
+        q.set_port(srv.port)
+        rc, _, err = q.send('m1')
+        m = QUEUED.fullmatch(err)
+        check(rc == 0 and m, f'submission: exit {rc}, stderr {err!r}')
+        check(expect_line(m), f'the queued line: {err!r}')
+        check(m.group(1) + '.msg' in q.files(), f'{m.group(1)} is not queued: {q.files()}')
+        check(srv.tags() == [], f'delivered at once: {srv.tags()}')
+        q.set_port(srv.port, fix)
+        for _ in range(2):
+            rc, _, err = q.run(['-qf'])
+            check(rc == 0, f'-qf: {rc} {err}')
+    finally:
+        srv.stop()
+    check(srv.tags() == ['m1'], f'delivered: {srv.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    return srv, m
+
+
+def t_auth_535_queued():
+    q = Env('a535', AUTHCONF + 'password wrong-pw\n')
+    srv, m = queued_then_once(
+        q, AUTHSRV, AUTHCONF + 'password s3cret-pw\n',
+        lambda m: m.group(2).startswith('account default (user alice): 127.0.0.1:') and
+        m.group(2).endswith('authentication failed: 535 5.7.8 Authentication credentials '
+                            'invalid') and m.group(3))
+    q.clean()
+
+
+def t_passwordeval_failure_queued():
+    q = Env('peval', AUTHCONF + 'passwordeval exit 3\n')
+    srv, m = queued_then_once(
+        q, AUTHSRV, AUTHCONF + 'passwordeval echo s3cret-pw\n',
+        lambda m: m.group(2) == f"{q.conf}:1: account 'default': passwordeval failed "
+        '(status 3)' and m.group(3))
+    q.clean()
+
+
+def t_protocol_error_after_commit_queued():
+    """A malformed reply to the final dot: the message stays queued."""
+    q = Env('proto')
+    sink = Sink(fail=lambda k, n: 'hello there' if k == 'DOT' and n == 1 else None)
+    q.set_port(sink.port)
+    rc, _, err = q.send('m1')
+    m = QUEUED.fullmatch(err)
+    check(rc == 0 and m and m.group(2).endswith('malformed reply: hello there') and
+          not m.group(3), f'{rc} {err!r}')
+    check(sink.tags() == [] and len(q.committed()) == 1, f'{sink.tags()} {q.files()}')
+    for _ in range(2):
+        rc, _, err = q.run(['-qf'])
+        check(rc == 0, f'-qf: {rc} {err}')
+    sink.close()
+    check(sink.tags() == ['m1'], f'delivered: {sink.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_refusal_told_once():
+    """One recipient refused (exit 67, stderr), two deferred: when -qf
+    delivers the two, no DSN names the refused one again."""
+    q = Env('told')
+    sink = Sink(fail=lambda k, n: '550 5.1.1 no such user' if k == 'RCPT' and n == 1 else
+                '451 4.2.0 later' if k == 'RCPT' and n in (2, 3) else None)
+    q.set_port(sink.port)
+    rc, _, err = q.send('m1', rcpts=('bad@example.net', 'b@example.net', 'c@example.net'))
+    check(rc == 67 and 'bad@example.net' in err, f'{rc} {err!r}')
+    check(len(q.committed()) == 1, f'not queued: {q.files()}')
+    rc, _, err = q.run(['-qf'])
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = [(s[:12], r) for s, r, d in sink.messages]
+    check(got == [(b'MAIL FROM:<s', ['b@example.net', 'c@example.net'])],
+          f'messages (a DSN would be MAIL FROM:<>): {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+V1_ENV = ('postern-queue 1\naccount default\nuid 0\ncreated {now}\nnext 0\nattempts 1\n'
+          'held 0\ndsn 0\nerrmode 0\nsize {size}\neightbit 0\nmaxline 20\n'
+          'from sender@example.org\nerror 451 later\n{rcpts}end\n')
+
+
+def t_version1_files():
+    """Files of queue format 1, written by hand: one as submitted, one
+    with a recipient already sent; -qf delivers what is pending, once."""
+    q = Env('v1')
+    now = int(time.time())
+    for i, rcpts in ((1, 'rcpt pending 0 a@example.net \nrcpt pending 451 b@example.net '
+                      '451 4.2.0 greylisted\n'),
+                     (2, 'rcpt sent 250 a@example.net 250 ok\nrcpt pending 0 c@example.net \n')):
+        ident = f'{now:08X}0000000{i}'
+        data = message(f'v{i}').replace(b'\n', b'\r\n')
+        with open(os.path.join(q.queue, ident + '.msg'), 'wb') as f:
+            f.write(data)
+        with open(os.path.join(q.queue, ident + '.env'), 'w') as f:
+            f.write(V1_ENV.format(now=now, size=len(data), rcpts=rcpts))
+    lq = q.mailq()
+    check('-- 2 messages' in lq and '<b@example.net> deferred' in lq, lq)
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'])
+    sink.close()
+    check(rc == 0, f'-qf: {rc} {err}')
+    got = sorted((tag_of(d), r) for _, r, d in sink.messages)
+    check(got == [('v1', ['a@example.net', 'b@example.net']), ('v2', ['c@example.net'])],
+          f'delivered: {got}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_run_only_own_configuration():
+    """A message belongs to the configuration it was submitted with: a
+    run under another file, on the same queue directory, leaves it."""
+    q = Env('ownconf')
+    q.send('m1')
+    other = os.path.join(q.work, 'other.conf')
+    sink = Sink()
+    with open(q.conf) as f:
+        text = f.read()
+    fd = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(fd, 'w') as f:
+        f.write(re.sub(r'port \d+', f'port {sink.port}', text))
+    p = subprocess.run([OPTS.postern, '-C', other, '-qf'], capture_output=True)
+    check(p.returncode == 0 and sink.tags() == [], f'{p.returncode} {p.stderr} {sink.tags()}')
+    check(len(q.committed()) == 1, f'{q.files()}')
+    q.set_port(sink.port)
+    q.run(['-qf'])
+    sink.close()
+    check(sink.tags() == ['m1'] and q.files() == [], f'{sink.tags()} {q.files()}')
+    q.clean()
+
+
+def t_mailq_fields():
+    """mailq per message: attempts, last attempt, its error, next
+    attempt, held or not (TZ=UTC in every run)."""
+    q = Env('mqfields')
+    t0 = int(time.time())
+    q.send('m1', rcpts=('a@example.net', '"john doe"@example.net'))
+    t1 = int(time.time())
+    lq = q.mailq()
+    (ident,) = [f[:-4] for f in q.committed()]
+    date = r'[A-Z][a-z]{2} [A-Z][a-z]{2} [ 1-3]\d \d\d:\d\d:\d\d'
+    want = (rf'{ident} +\d+ {date}  <sender@example\.org>\n'
+            r'    \(127\.0\.0\.1:\d+: connect: Connection refused\)\n'
+            rf'    attempts 1, last ({date}), next ({date})\n'
+            r'    <a@example\.net> deferred\n'
+            r'    <"john doe"@example\.net> deferred\n'
+            r'-- 1 message\n')
+    m = re.fullmatch(want, lq)
+    check(m, f'mailq:\n{lq}')
+    last = time.strftime('%a %b %e %H:%M:%S', time.gmtime(t0))
+    last1 = time.strftime('%a %b %e %H:%M:%S', time.gmtime(t1))
+    check(m.group(1) in (last, last1), f'last attempt {m.group(1)}, not {last}')
+    nxt = [time.strftime('%a %b %e %H:%M:%S', time.gmtime(t + 300)) for t in (t0, t1)]
+    check(m.group(2) in nxt, f'next attempt {m.group(2)}, not {nxt}')
+    rc, _, err = q.run(['--hold', ident])
+    lq = q.mailq()
+    check('(held)' in lq and f'attempts 1, last {m.group(1)}, held: no next attempt\n' in lq,
+          f'held:\n{lq}')
+    q.clean()
+
+
+def t_mailq_json():
+    """mailq --json (and -v): one object per message, every field."""
+    q = Env('mqjson')
+    t0 = int(time.time())
+    q.send('m1', rcpts=('a@example.net', '"john doe"@example.net'))
+    t1 = int(time.time())
+    rc, out, err = q.run(['-bp', '--json'])
+    check(rc == 0 and err == '', f'{rc} {err!r}')
+    rc2, out2, _ = q.run(['-bp', '-v'])
+    check(rc2 == 0 and out2 == out, f'-v is not --json: {out2!r}')
+    lines = out.splitlines()
+    check(len(lines) == 1, f'{len(lines)} lines: {out!r}')
+    j = json.loads(lines[0])
+    (ident,) = [f[:-4] for f in q.committed()]
+    check(t0 <= j['created'] <= t1 and t0 <= j['last_attempt'] <= t1 and
+          j['next_attempt'] == j['last_attempt'] + 300, f'times: {j}')
+    for k in ('created', 'last_attempt', 'next_attempt'):
+        j.pop(k)
+    want = {'id': ident, 'version': 2, 'size': j['size'], 'from': 'sender@example.org',
+            'account': 'default', 'conf': os.path.realpath(q.conf), 'conf_option': True,
+            'uid': os.getuid(), 'attempts': 1, 'held': False, 'dsn': False,
+            'error': j['error'],
+            'recipients': [{'address': 'a@example.net', 'state': 'deferred', 'code': 0,
+                            'text': None},
+                           {'address': '"john doe"@example.net', 'state': 'deferred',
+                            'code': 0, 'text': None}]}
+    check(j == want, f'{j}\n!= {want}')
+    check(re.fullmatch(r'127\.0\.0\.1:\d+: connect: Connection refused', j['error']),
+          j['error'])
+    check(j['size'] == os.path.getsize(os.path.join(q.queue, ident + '.msg')) -
+          len(open(os.path.join(q.queue, ident + '.msg'), 'rb').read().split(
+              b'\npostern-queue 2\n')[1]) - len(b'\npostern-queue 2\n') + 1, 'size')
+    rc, out, _ = q.run(['-bp', '--json', '--max-age', '1h'])
+    check(rc == 1 and out == lines[0] + '\n', f'{rc} {out!r}')
+    q.clean()
+
+
+def t_mailq_max_age():
+    """--max-age AGE: 0 empty, 1 all younger, 2 one older; plain mailq 0."""
+    q = Env('mqage')
+    rc, out, _ = q.run(['-bp', '--max-age', '1h'])
+    check(rc == 0 and out == 'Mail queue is empty\n', f'empty: {rc} {out!r}')
+    q.send('m1')
+    rc, out, _ = q.run(['-bp', '--max-age', '1h'])
+    check(rc == 1 and '-- 1 message' in out, f'young: {rc} {out!r}')
+    time.sleep(2.1)
+    rc, out, _ = q.run(['-bp', '--max-age', '1s'])
+    check(rc == 2 and '-- 1 message' in out, f'old: {rc} {out!r}')
+    rc, _, _ = q.run(['-bp'])
+    check(rc == 0, f'plain mailq: {rc}')
+    rc, _, err = q.run(['-bp', '--max-age', 'soon'])
+    check(rc == 64 and 'postern: --max-age: a duration such as 90s, 30m, 4h or 2d\n' in err,
+          f'{rc} {err!r}')
+    q.clean()
+
+
+def t_dkim_key_missing_at_run():
+    """The DKIM key gone when the queue runs: the run fails (78, naming
+    the file) and sends nothing; the message stays, and once the key is
+    back it is delivered, signed, once."""
+    q = Env('dkimgone')
+    key = os.path.join(q.work, 'dkim.pem')
+    shutil.copyfile(os.path.join(TESTS, 'dkim', 'ed25519.pem'), key)
+    os.chmod(key, 0o600)
+    extra = f'dkim_domain example.org\ndkim_selector s\ndkim_key_file {key}\n'
+    q.set_port(closed_port(), extra)
+    rc, _, err = q.send('m1')
+    check(rc == 0 and QUEUED.fullmatch(err), f'{rc} {err!r}')
+    os.rename(key, key + '.away')
+    sink = Sink()
+    q.set_port(sink.port)
+    rc, _, err = q.run(['-qf'])
+    check(rc == 78 and key in err and sink.messages == [], f'{rc} {err!r} {sink.tags()}')
+    check(len(q.committed()) == 1, f'not queued: {q.files()}')
+    os.rename(key + '.away', key)
+    for _ in range(2):
+        rc, _, err = q.run(['-qf'])
+        check(rc == 0, f'-qf: {rc} {err}')
+    sink.close()
+    check(sink.tags() == ['m1'] and sink.messages[0][2].startswith(b'DKIM-Signature: '),
+          f'{sink.tags()}')
+    check(q.files() == [], f'files left: {q.files()}')
+    q.clean()
+
+
+def t_queue_file_read_to_the_message_only():
+    """Format 2's envelope follows the message in ID.msg: nothing reads
+    past the message, not the 8BITMIME downgrade of a queue run, not the
+    DSN's copy of the headers of a message without a body."""
+    q = Env('bound')
+    body = 'caf\u00e9 cr\u00e8me\n'.encode()
+    data = (b'From: sender@example.org\nTo: rcpt@example.net\nSubject: 8bit\n'
+            b'X-Tag: m8\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n'
+            b'Content-Transfer-Encoding: 8bit\n\n' + body)
+    rc, _, err = q.run(['rcpt@example.net'], data)
+    check(rc == 0, f'{rc} {err}')
+    srv = Scripted(q.work, 'cap PIPELINING\n')   # no 8BITMIME: downgrade
+    q.set_port(srv.port)
+    rc, _, err = q.run(['-qf'])
+    srv.stop()
+    check(rc == 0 and srv.tags() == ['m8'], f'{rc} {err} {srv.tags()}')
+    with open(os.path.join(srv.dir, 'out', 'data.1'), 'rb') as f:
+        sent = f.read()
+    check(b'postern-queue' not in sent and max(sent) < 0x80 and
+          b'caf=C3=A9 cr=C3=A8me' in sent, f'sent: {sent!r}')
+    # Headers only, no blank line: the DSN quotes them, and no more.
+    q2 = Env('bound-dsn', extra='queue_lifetime 1s')
+    rc, _, err = q2.run(['rcpt@example.net'], b'Subject: no body\nX-Tag: nb')
+    check(rc == 0, f'{rc} {err}')
+    time.sleep(1.2)
+    sink = Sink()
+    q2.set_port(sink.port)
+    q2.run(['-q'])
+    sink.close()
+    check(len(sink.messages) == 1, f'{len(sink.messages)} messages')
+    dsn = sink.messages[0][2]
+    check(b'postern-queue' not in dsn and b'rcpt pending' not in dsn, f'DSN: {dsn!r}')
+    q.clean()
+    q2.clean()
+
+
 def main():
     global OPTS
     ap = argparse.ArgumentParser()
@@ -899,7 +1249,12 @@ def main():
                t_permanent_failure_removes, t_oem_bounces_instead, t_expiry_dsn,
                t_expiry_null_sender_to_postmaster, t_backoff_doubles, t_sweeps_leftovers,
                t_crash_after_rename, t_crash_after_dot, t_crash_mid_rewrite,
-               t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency):
+               t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency,
+               t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
+               t_passwordeval_failure_queued, t_protocol_error_after_commit_queued,
+               t_refusal_told_once, t_version1_files, t_run_only_own_configuration,
+               t_mailq_fields, t_mailq_json, t_mailq_max_age, t_dkim_key_missing_at_run,
+               t_queue_file_read_to_the_message_only):
         test(fn)
     if WINDOWS:
         print('crash windows:')

@@ -74,6 +74,13 @@ SENT = ('id=- msgid=<log@example.org> from=<sender@example.org> '
         'to=<rcpt@example.net> size=156 relay=127.0.0.1[127.0.0.1]:@PORT@ '
         'delay=@DELAY@ status=sent (250 2.0.0 Ok: queued as TEST1)')
 
+QUEUE = 'queue on\nqueue_dir @TMP@/queue\n'
+QSENT = SENT.replace('id=-', 'id=@QUEUEID@')
+QDEFERRED = ('id=@QUEUEID@ msgid=<log@example.org> from=<sender@example.org> '
+             'to=<rcpt@example.net> size=156 relay=127.0.0.1[127.0.0.1]:@PORT@ '
+             'delay=@DELAY@ status=deferred (127.0.0.1:@PORT@: MAIL FROM: '
+             '451 4.3.0 try later)')
+
 # The same message given over SMTP to -bs, which logs it the same way.
 BS_SESSION = (b'EHLO client.test\r\nMAIL FROM:<sender@example.org>\r\n'
               b'RCPT TO:<rcpt@example.net>\r\nDATA\r\n'
@@ -114,6 +121,19 @@ ROWS = [
      [(22, 'smtp-in', SENT)], [(r'\w{3} [ 0-9]\d \d\d:\d\d:\d\d', 'smtp-in', SENT)]),
     ('auth', 'logfile @TMP@/mail.log\n', None, ['-v', 'rcpt@example.net'], 0,
      [(22, 'postern', SENT)], [(r'\w{3} [ 0-9]\d \d\d:\d\d:\d\d', 'postern', SENT)]),
+    # The queue on (issue 12): one line per attempt, whichever process
+    # makes it, with the queue id, the real relay and the server's reply.
+    ('queue-sent', QUEUE, 'cap PIPELINING\n', ['rcpt@example.net'], 0,
+     [(22, 'postern', QSENT)], []),
+    ('queue-run', QUEUE, 'cap PIPELINING\n@1 reply MAIL 451 4.3.0 try later\n',
+     ['rcpt@example.net'], 0,
+     [(21, 'postern', QDEFERRED), (22, 'postern', QSENT)], []),
+    ('queue-auth-refused', QUEUE + 'password wrong-s3cret-pw\n', None,
+     ['-v', 'rcpt@example.net'], 0,
+     [(21, 'postern', 'id=@QUEUEID@ msgid=<log@example.org> from=<sender@example.org> '
+       'to=<rcpt@example.net> size=156 relay=127.0.0.1[127.0.0.1]:@PORT@ '
+       'delay=@DELAY@ status=deferred (127.0.0.1:@PORT@: authentication failed: '
+       '535 5.7.8 Authentication credentials invalid)')], []),
     ('auth-refused', 'logfile @TMP@/mail.log\npassword wrong-s3cret-pw\n', None,
      ['-v', 'rcpt@example.net'], 77,
      [(21, 'postern', 'id=- msgid=<log@example.org> from=<sender@example.org> '
@@ -159,6 +179,7 @@ SYSLOG_RE = re.compile(r'<(\d+)>\w{3} [ 0-9]\d \d\d:\d\d:\d\d ([^\[]+)\[(\d+)\]:
 def norm(text, subs):
     """delay= has the exact form \\d+.\\d\\d; the rest is compared as is."""
     text = re.sub(r' delay=\d+\.\d\d ', ' delay=@DELAY@ ', text)
+    text = re.sub(r'^id=[0-9A-F]{16} ', 'id=@QUEUEID@ ', text)
     for k, v in subs.items():
         text = text.replace(v, k) if k == '@TMP@' else text
     return text
@@ -178,9 +199,15 @@ def check(row, opts, sock):
         for k, v in subs.items():
             conf = conf.replace(k, v)
         conf_path = harness.write_conf(tmp, conf)
+        os.mkdir(os.path.join(tmp, 'queue'), 0o700)
         drain(sock)
         status, out, err = harness.run([opts.postern, '-C', conf_path] + args,
                                        BS_SESSION if '-bs' in args else MSG, tmp)
+        if name == 'queue-run':
+            # The deferred message, delivered by a queue run.
+            status2, out2, err2 = harness.run([opts.postern, '-C', conf_path, '-qf'], b'', tmp)
+            if status2 != 0:
+                problems.append(f'-qf: exit {status2}: {err2!r}')
         problems += server.stop()
         got = drain(sock)
         if status != want_exit:
