@@ -397,6 +397,13 @@ def make_install(c):
     rc, out = c.run(m + './configure && make install')
     if rc != 0 or statinfo(c, '/usr/local/sbin/postern') != '2755 root postern':
         p.append(f'make install: {rc} {statinfo(c, "/usr/local/sbin/postern")}\n{out}')
+    rc, out = c.run(m + 'make install-cron && id -gn postern')
+    cronp = []
+    if rc != 0 or out.split()[-1:] != ['postern']:
+        p.append(f'make install-cron: {rc}\n{out}')
+    elif cron_command(c, cronp) == 'false' or cronp:
+        p.append(f'make install-cron: {cronp}')
+    c.run('userdel postern')
     rc, out = c.run(m + 'make install-links')
     if rc == 0 or 'belongs to the package exim4-daemon-light' not in out or \
             'apt install ./postern_*.deb' not in out or \
@@ -407,7 +414,8 @@ def make_install(c):
         if os.path.lexists(c.file(path)):
             p.append(f'{path} made although install-links failed')
     rc, out = c.run(m + 'make uninstall')
-    if rc != 0 or os.path.lexists(c.file('/usr/local/sbin/postern')):
+    if rc != 0 or os.path.lexists(c.file('/usr/local/sbin/postern')) or \
+            os.path.lexists(c.file('/etc/cron.d/postern')):
         p.append(f'make uninstall: {rc}\n{out}')
     rc, out = c.run('dpkg -S /usr/sbin/sendmail /usr/lib/sendmail && '
                     'readlink -e /usr/sbin/sendmail /usr/lib/sendmail')
@@ -441,8 +449,9 @@ def make_install(c):
     if os.path.exists(c.file('/etc/group')) and \
             'postern:' in c.read('/etc/group'):
         p.append('group postern left')
-    T.report('exim4 0: make install; install-links refuses exim4\'s names and '
-             'makes none; uninstall leaves them; DESTDIR without the group', p)
+    T.report('exim4 0: make install, install-cron (user postern); install-links '
+             'refuses exim4\'s names and makes none; uninstall leaves them; '
+             'DESTDIR without the group', p)
 
 
 def make_over_package(c):
@@ -462,7 +471,7 @@ def make_over_package(c):
     rc, out = c.run('dpkg --verify postern')
     if rc != 0 or out.strip():
         p.append(f'dpkg --verify postern: {out}')
-    T.report('exim4 2: make install, install-links and uninstall leave the '
+    T.report('exim4 2 (make): make install, install-links and uninstall leave the '
              'package\'s files alone', p)
 
 
