@@ -23,6 +23,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # (src/oauth2.c, tests/oauth2): libcurl4-openssl-dev (HTTPS to the token
 # endpoints, libcurl's OpenSSL flavour) and libjson-c-dev (the token
 # responses).
+# The Debian package (make deb, make check-package): debhelper, dpkg-dev
+# and fakeroot build it, lintian checks it, debootstrap makes the Debian
+# 12 root that tests/package installs it in.
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
 # recommends); of tests/bs: swaks.  bsd-mailx depends on a
@@ -32,7 +35,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
 clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
-faketime libcurl4-openssl-dev libjson-c-dev python3-cryptography"
+faketime libcurl4-openssl-dev libjson-c-dev python3-cryptography \
+debhelper dpkg-dev fakeroot lintian debootstrap"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=
