@@ -1316,7 +1316,7 @@ password_file(struct account *a, struct err *e)
 {
 	struct stat	 st;
 	FILE		*fp;
-	const char	*why;
+	const char	*why = NULL;
 	char		*line = NULL;
 	size_t		 cap = 0;
 	ssize_t		 len;
