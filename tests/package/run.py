@@ -299,11 +299,11 @@ def main():
         print('note: not root; the package test needs debootstrap and chroot')
         print('package: 0 passed, 0 failed')
         return 0
-    if os.environ.get('POSTERN_PKG_NS') != '1':
-        os.environ['POSTERN_PKG_NS'] = '1'
+    if os.environ.get('PACKAGE_TEST_NS') != '1':
+        os.environ['PACKAGE_TEST_NS'] = '1'
         os.execvp('unshare', ['unshare', '-m', '--propagation', 'private',
                               sys.executable] + sys.argv)
-    ENV['POSTERN_PKG_NS'] = '1'
+    ENV['PACKAGE_TEST_NS'] = '1'
     t0 = datetime.datetime.now()
     try:
         tar, how = base()
