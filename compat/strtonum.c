@@ -7,11 +7,15 @@
 #include <stdlib.h>
 
 long long
-strtonum(const char *s, long long min, long long max, const char **errstr)
+strtonum(const char *s, long long min, long long max, const char **errstrp)
 {
 	long long	 v;
 	char		*end;
+	const char	*ignored, **errstr = errstrp;
 
+	/* As OpenBSD's and libbsd's: errstrp may be NULL. */
+	if (errstr == NULL)
+		errstr = &ignored;
 	*errstr = NULL;
 	if (min > max) {
 		*errstr = "invalid";
