@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,6 +479,28 @@ parse_word(char **argv, int *i, const char *p, struct opts *o)
 	}
 }
 
+/* The field a long option without a value sets, or NULL. */
+static int *
+long_flag(struct opts *o, const char *p)
+{
+	static const struct {
+		const char	*name;
+		size_t		 off;
+	} flags[] = {
+		{ "--check", offsetof(struct opts, check) },
+		{ "--authorize", offsetof(struct opts, authorize) },
+		{ "--pretend", offsetof(struct opts, pretend) },
+		{ "--read-envelope-from", offsetof(struct opts, readfrom) },
+		{ "--json", offsetof(struct opts, json) }
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+		if (strcmp(p, flags[i].name) == 0)
+			return (int *)((char *)o + flags[i].off);
+	return NULL;
+}
+
 /*
  * Options as sendmail has them: clustered flags, values attached or not
  * ("-fuser", "-f user"), -o and -q attached only.  A value is never taken
@@ -488,6 +511,7 @@ static void
 parse_args(int argc, char **argv, struct opts *o)
 {
 	const char	*p;
+	int		*flag;
 	int		 i;
 
 	memset(o, 0, sizeof(*o));
@@ -507,24 +531,8 @@ parse_args(int argc, char **argv, struct opts *o)
 			version();
 		if (strcmp(p, "--help") == 0)
 			help();
-		if (strcmp(p, "--check") == 0) {
-			o->check = 1;
-			continue;
-		}
-		if (strcmp(p, "--authorize") == 0) {
-			o->authorize = 1;
-			continue;
-		}
-		if (strcmp(p, "--pretend") == 0) {
-			o->pretend = 1;
-			continue;
-		}
-		if (strcmp(p, "--read-envelope-from") == 0) {
-			o->readfrom = 1;
-			continue;
-		}
-		if (strcmp(p, "--json") == 0) {
-			o->json = 1;
+		if ((flag = long_flag(o, p)) != NULL) {
+			*flag = 1;
 			continue;
 		}
 		if (strcmp(p, "--max-age") == 0) {
