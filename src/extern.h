@@ -682,7 +682,7 @@ int	 spool_create(const char *, char *, size_t);
 int	 spool_put(const char *, struct qent *, const char *, size_t,
 	    struct err *);
 int	 spool_lock(const char *, const char *);
-int	 spool_remove(const char *, const char *, struct err *);
+int	 spool_remove(const char *, const char *, int, struct err *);
 int	 spool_ids(const char *, time_t, int, struct qitem **, size_t *,
 	    struct err *);
 void	 spool_items_free(struct qitem *, size_t);

@@ -209,7 +209,7 @@ mailq_admin(const struct account *a, const char *what, const char *id,
 		return err_set(e, ERR_NOPERM, "%s: not your message", id);
 	}
 	if (strcmp(what, "delete") == 0) {
-		rc = spool_remove(dir, id, e);
+		rc = spool_remove(dir, id, 1, e);
 		log_mail(LOG_INFO, "%s: deleted by uid %lu", id,
 		    (unsigned long)getuid());
 	} else {

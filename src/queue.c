@@ -434,7 +434,7 @@ settle(struct qctx *ctx, const struct account *a, struct qent *q, int fd,
 			ctx->failed++;
 		else
 			ctx->sent++;
-		return spool_remove(ctx->dir, q->id, e);
+		return spool_remove(ctx->dir, q->id, 0, e);
 	}
 	q->attempts++;
 	q->next = (long long)time(NULL) + backoff(a, q->attempts);
@@ -566,7 +566,7 @@ process(struct qctx *ctx, struct qent *q, int fd, int more, struct err *e)
 		bounce(ctx, q, fd, 1);
 		log_mail(LOG_INFO, "%s: expired", q->id);
 		ctx->failed++;
-		return spool_remove(ctx->dir, q->id, e);
+		return spool_remove(ctx->dir, q->id, 0, e);
 	}
 	rc = attempt(ctx, a, q, fd, more, &de);
 	if (rc == -1 && de.cls == ERR_TLSPOLICY)
