@@ -452,6 +452,7 @@ void	 tls_close(struct conn *);
 /* --- the TLS session cache (tlscache.c) ---------------------------- */
 
 int	 tlscache_get(const char *, const char *, unsigned char **, size_t *);
+void	 tlscache_sweep(const char *, time_t);
 void	 tlscache_put(const char *, const char *, long long,
 	    const unsigned char *, size_t);
 void	 tlscache_digest(const char *, char *);

@@ -634,6 +634,8 @@ scan(const char *dir, const struct qsel *sel, time_t now, int sweep_too,
 
 	if (spool_ids(dir, now, sweep_too, out, n, e) == -1)
 		return -1;
+	if (sweep_too)
+		tlscache_sweep(dir, now);
 	for (i = 0; i < *n; i++) {
 		free((*out)[i].account);
 		(*out)[i].account = NULL;

@@ -18,13 +18,15 @@
  * or mode is ignored.  It is written to a temporary name and renamed
  * into place, without fsync: a session lost in a crash costs only one
  * full handshake.  Every failure here is silent (-v says it): the cache
- * is an optimisation, never a reason not to deliver.
+ * is an optimisation, never a reason not to deliver.  Queue runs sweep
+ * what a crash left and what has expired (tlscache_sweep).
  */
 #include "config.h"
 
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,6 +40,13 @@
 
 #define TLSCACHE_MAGIC	"postern-tls-session 1\n"
 #define TLSCACHE_MAX	(64 * 1024)	/* a larger file is not ours */
+#define TLSCACHE_TMPAGE	(60 * 60)	/* a tmp.* file left by a crash */
+/*
+ * A session file not written for this long has expired, whatever it
+ * says: no ticket lives longer (RFC 8446 section 4.6.1), and tls.c keeps
+ * a session no longer than its ticket.
+ */
+#define TLSCACHE_MAXAGE	(7 * 24 * 60 * 60)
 
 /* Lower-case hex of the SHA-256 of len bytes at p, into hex[65]. */
 static int
@@ -264,4 +273,64 @@ tlscache_put(const char *dir, const char *key, long long expires,
 	free(tmp);
 	free(tdir);
 	free(path);
+}
+
+/* A name the cache writes: 32 lower-case hex digits, or tmp.XXXXXXXX. */
+static int
+cache_name(const char *name, time_t *maxage)
+{
+	size_t	len = strlen(name), i;
+
+	if (len == 12 && strncmp(name, "tmp.", 4) == 0) {
+		*maxage = TLSCACHE_TMPAGE;
+		name += 4;
+		len = 8;
+	} else if (len == 32)
+		*maxage = TLSCACHE_MAXAGE;
+	else
+		return 0;
+	for (i = 0; i < len; i++)
+		if (strchr("0123456789abcdef", name[i]) == NULL)
+			return 0;
+	return 1;
+}
+
+/*
+ * In a queue run: remove from dir/tls what the cache will never read
+ * again, a temporary file a crash left behind (an hour old) and a
+ * session past any lifetime.  Keys change (a new trust file, another
+ * port), and the files of the old ones would otherwise stay for ever.
+ * Anything the cache does not name, and anything not a regular file, is
+ * left alone.
+ */
+void
+tlscache_sweep(const char *dir, time_t now)
+{
+	struct dirent	*de;
+	struct stat	 st;
+	DIR		*d;
+	time_t		 maxage;
+	char		*tdir;
+	int		 dfd;
+
+	xasprintf(&tdir, "%s/tls", dir);
+	priv_hold();
+	d = opendir(tdir);
+	priv_drop();
+	free(tdir);
+	if (d == NULL)
+		return;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		if (!cache_name(de->d_name, &maxage))
+			continue;
+		priv_hold();
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && st.st_mtime + maxage < now &&
+		    unlinkat(dfd, de->d_name, 0) == 0)
+			log_debug("TLS session cache: removed the stale %s",
+			    de->d_name);
+		priv_drop();
+	}
+	closedir(d);
 }

@@ -662,6 +662,40 @@ def t_sweeps_leftovers():
     q.clean()
 
 
+def t_sweeps_tls_cache():
+    """A queue run removes from queue/tls what the TLS session cache will
+    never read again: a temporary file a crash left (an hour old) and a
+    session file not written for 7 days (past any ticket's lifetime).
+    A young temporary file, a young session, a file the cache does not
+    name and a symbolic link stay."""
+    q = Env('tlssweep')
+    tdir = os.path.join(q.queue, 'tls')
+    os.mkdir(tdir, 0o700)
+    now = time.time()
+    ages = {'tmp.0badc0de': 2 * 3600, 'tmp.0000beef': 600,
+            '0123456789abcdef0123456789abcdef': 8 * 86400,
+            'fedcba9876543210fedcba9876543210': 6 * 86400,
+            'README': 30 * 86400, '0123456789ABCDEF0123456789ABCDEF': 30 * 86400}
+    for name, age in ages.items():
+        p = os.path.join(tdir, name)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b'postern-tls-session 1\n')
+        os.close(fd)
+        os.utime(p, (now - age, now - age))
+    link = os.path.join(tdir, '00000000000000000000000000000000')
+    os.symlink(os.path.join(tdir, 'README'), link)
+    os.utime(link, (now - 30 * 86400, now - 30 * 86400), follow_symlinks=False)
+    rc, out, err = q.run(['-q'])
+    check(rc == 0 and err == '', f'-q: exit {rc}, stderr {err!r}')
+    left = sorted(os.listdir(tdir))
+    want = sorted(['tmp.0000beef', 'fedcba9876543210fedcba9876543210', 'README',
+                   '0123456789ABCDEF0123456789ABCDEF', '00000000000000000000000000000000'])
+    check(left == want, f'after the sweep: {left}')
+    check(os.readlink(link) == os.path.join(tdir, 'README') and
+          os.path.exists(os.path.join(tdir, 'README')), 'the link or its target changed')
+    q.clean()
+
+
 # ---------------------------------------------------------------- crash windows
 
 def crash_env(name):
@@ -1248,6 +1282,7 @@ def main():
                t_queue_off_exits_75, t_spool_not_writable,
                t_permanent_failure_removes, t_oem_bounces_instead, t_expiry_dsn,
                t_expiry_null_sender_to_postmaster, t_backoff_doubles, t_sweeps_leftovers,
+               t_sweeps_tls_cache,
                t_crash_after_rename, t_crash_after_dot, t_crash_mid_rewrite,
                t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency,
                t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
