@@ -142,8 +142,16 @@ net_connect(struct conn *c, const char *host, unsigned int port, int timeout,
 	(void)snprintf(serv, sizeof(serv), "%u", port);
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_ADDRCONFIG;
-	rc = getaddrinfo(host, serv, &hints, &res);
+	/*
+	 * An address literal needs no lookup, and AI_ADDRCONFIG's question
+	 * to the kernel (a netlink dump of every interface address) answers
+	 * nothing for it: the connection says whether it can be made.
+	 */
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, serv, &hints, &res)) == EAI_NONAME) {
+		hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+		rc = getaddrinfo(host, serv, &hints, &res);
+	}
 	if (rc != 0)
 		return err_set(e, ERR_TEMP, "%s: %s", host,
 		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
