@@ -909,14 +909,14 @@ def curl_path(soname):
     raise Fail(f'{soname} is not in ld.so.cache')
 
 
-def no_libcurl(argv):
-    """argv in a mount namespace of its own where libcurl is /dev/null:
-    the file the loader resolves SONAME to is there, but empty."""
+def no_libcurl(argv, lib='/dev/null'):
+    """argv in a mount namespace of its own where the file the loader
+    resolves SONAME to is LIB: /dev/null, there but empty."""
     if os.geteuid() != 0:
         raise Fail('needs root for unshare -m')
     real = os.path.realpath(curl_path(curl_names()[0]))
     return ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
-            'mount --bind /dev/null "$0" && exec "$@"', real] + argv
+            'mount --bind "$0" "$1" && shift && exec "$@"', lib, real] + argv
 
 
 def no_libcurl_error():
@@ -1009,6 +1009,70 @@ def libcurl_missing_queued(env):
     check(env.delivered() == 1 and env.queued() == [], 'not delivered by -qf')
     check(auth_lines(env.smtp.transcript()) == [bearer(a1)], 'AUTH: ' + env.smtp.transcript())
     check(len(env.idp.token_requests()) == 1, 'not one refresh')
+
+
+FAKE_CURL = r'''
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+/* What postern asks of libcurl, answering only curl_version_info. */
+static const char *const protocols[] = { PROTOCOLS, NULL };
+static curl_version_info_data info = {
+	CURLVERSION_NOW, "7.1.0-fake", VERSION_NUM, "x86_64-pc-linux-gnu",
+	FEATURES, NULL, 0, NULL, protocols
+};
+curl_version_info_data *curl_version_info(CURLversion v) { (void)v; return &info; }
+CURLcode curl_global_init(long f) { (void)f; return CURLE_OK; }
+CURL *curl_easy_init(void) { return NULL; }
+CURLcode curl_easy_setopt(CURL *c, CURLoption o, ...) { (void)c; (void)o; return CURLE_OK; }
+CURLcode curl_easy_perform(CURL *c) { (void)c; return CURLE_FAILED_INIT; }
+CURLcode curl_easy_getinfo(CURL *c, CURLINFO i, ...) { (void)c; (void)i; return CURLE_OK; }
+void curl_easy_cleanup(CURL *c) { (void)c; }
+const char *curl_easy_strerror(CURLcode c) { (void)c; return "fake"; }
+char *curl_easy_escape(CURL *c, const char *s, int n) { (void)c; (void)s; (void)n; return NULL; }
+#ifndef NO_UNESCAPE
+char *curl_easy_unescape(CURL *c, const char *s, int n, int *o)
+{ (void)c; (void)s; (void)n; (void)o; return NULL; }
+#endif
+void curl_free(void *p) { (void)p; }
+'''
+
+
+@test
+def libcurl_unusable(env):
+    """A libcurl.so.4 that loads but will not do: without HTTPS, without
+    TLS, older than the headers postern was built with, missing a
+    function.  Each is refused like a missing library (78), before any
+    request; nothing is stored."""
+    so, pkg = curl_names()
+    built = subprocess.run(['cc', '-E', '-P', '-'], input=b'#include <curl/curlver.h>\n'
+                           b'LIBCURL_VERSION\n', capture_output=True,
+                           check=True).stdout.decode().split()[-1].strip('"')
+    src = os.path.join(env.tmp, 'fake.c')
+    with open(src, 'w') as f:
+        f.write(FAKE_CURL)
+    env.config(extra=f'oauth2_device_url {env.idp.url}/devicecode\n')
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, '--authorize']
+    ok = ['-DFEATURES=CURL_VERSION_SSL', '-DPROTOCOLS="http","https"',
+          '-DVERSION_NUM=LIBCURL_VERSION_NUM']
+    for i, (defs, why) in enumerate([
+            (ok[:1] + ['-DPROTOCOLS="http"'] + ok[2:], 'it is built without HTTPS'),
+            (['-DFEATURES=0'] + ok[1:], 'it is built without TLS'),
+            (ok[:2] + ['-DVERSION_NUM=0x071000'],
+             f'it is older than the {built} postern was built with'),
+            (ok + ['-DNO_UNESCAPE'], 'it has no curl_easy_unescape')]):
+        lib = os.path.join(env.tmp, f'fake{i}.so')
+        p = subprocess.run(['cc', '-shared', '-fPIC', '-o', lib, src] + defs,
+                           capture_output=True)
+        check(p.returncode == 0, 'cc: ' + p.stderr.decode()[-800:])
+        rc, out, err = harness.run(no_libcurl(argv, lib), tmp=env.tmp)
+        env.outputs += [('stdout', out), ('stderr', err)]
+        want = f'postern: oauth2: cannot load {so} (Debian: apt-get install {pkg}): {why}\n'
+        check(rc == 78 and err.decode() == want and out == b'',
+              f'{why}: exit {rc}, {err!r}, {out!r}')
+    check(env.idp.requests == [], 'asked the provider')
+    check(not os.path.exists(os.path.join(env.tmp, 'queue', 'oauth2')), 'token store made')
 
 
 def without_check(postern, env):
