@@ -985,10 +985,26 @@ def libcurl_missing_authorize(env):
 
 
 @test
+def libcurl_missing_queue_off(env):
+    """Without libcurl and with queue off: a configuration error (78),
+    nothing sent, nothing kept."""
+    env.expired()
+    env.config(queue='off')
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, 'bob@example.net']
+    rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    check(rc == 78 and err.decode() == f'postern: {no_libcurl_error()}\n',
+          f'exit {rc}, {err!r}')
+    check(env.idp.requests == [] and env.smtp.transcript() == '', 'something was sent')
+    check(env.queued() == [], 'queued')
+
+
+@test
 def libcurl_missing_queued(env):
     """A submission whose token has expired, without libcurl: queued after
     the commit, said loudly (a configuration problem that will not fix
-    itself), mailq says why; -q delivers it once libcurl is back."""
+    itself), mailq says why; -qf delivers it once libcurl is back; with
+    the token cached, a submission needs no libcurl."""
     r0, a0, a1 = env.expired()
     env.config()
     argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, 'bob@example.net']
@@ -1009,6 +1025,12 @@ def libcurl_missing_queued(env):
     check(env.delivered() == 1 and env.queued() == [], 'not delivered by -qf')
     check(auth_lines(env.smtp.transcript()) == [bearer(a1)], 'AUTH: ' + env.smtp.transcript())
     check(len(env.idp.token_requests()) == 1, 'not one refresh')
+    # The token is cached now: a submission needs no libcurl.
+    rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    check(rc == 0 and err == b'' and env.delivered() == 2 and env.queued() == [],
+          f'with the cached token, without libcurl: exit {rc}, {err!r}')
+    check(len(env.idp.token_requests()) == 1, 'refreshed again')
 
 
 FAKE_CURL = r'''
