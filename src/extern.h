@@ -811,6 +811,10 @@ int	 oauth2_refused(const unsigned char *, size_t);
 int	 oauth2_authorize(struct account *, int, FILE *, FILE *,
 	    struct err *);
 
+/* --- libcurl loaded on first use (curlso.c; curlso.h for oauth2.c) - */
+
+int	 curlso_load(struct err *);
+
 /* --- the OAuth2 token store (token.c) ------------------------------ */
 
 struct tokens {

@@ -7,7 +7,8 @@
  * or the authorization code grant with PKCE (RFC 7636), the redirected
  * URL pasted back: nothing listens on a port.
  *
- * This is the only user of libcurl and of json-c.  libcurl is told
+ * This is the only user of libcurl and of json-c.  libcurl is loaded
+ * (curlso.c) only when a flow here first needs it.  libcurl is told
  * everything the environment could otherwise tell it (proxy, trust store,
  * protocols) and the variables it would read are removed first, since a
  * setgid postern runs in its caller's environment.
@@ -33,8 +34,8 @@
 #include "extern.h"
 
 #if HAVE_OAUTH2
-#include <curl/curl.h>
 #include <json-c/json.h>
+#include "curlso.h"	/* the curl_* calls below go through curlso */
 #endif
 
 /* Seconds an access token must still have for it to be used. */
@@ -640,6 +641,8 @@ refresh(struct account *a, const struct tokfile *f, struct tokens *t,
 		rc = -1;
 		goto out;
 	}
+	if ((rc = curlso_load(e)) == -1)
+		goto out;
 	memset(&form, 0, sizeof(form));
 	form_add(&form, "grant_type", "refresh_token");
 	form_add(&form, "refresh_token", rf.path != NULL ? file.refresh :
@@ -1072,6 +1075,8 @@ oauth2_authorize(struct account *a, int system, FILE *in, FILE *out,
 		return err_set(e, ERR_NOPERM, "--authorize for an account of "
 		    "the system configuration needs root (or -C FILE for "
 		    "your own)");
+	if (curlso_load(e) == -1)
+		return -1;
 	memset(&t, 0, sizeof(t));
 	if (a->oauth2_device_url != NULL)
 		rc = device_flow(a, out, &t, e);

@@ -3,16 +3,19 @@
 # callgrind: STARTTLS + AUTH PLAIN to tests/smtpd.py on 127.0.0.1 (TLS 1.3,
 # a session ticket), the queue on, domain and maildomain set.
 #
-#   sh tests/bench/profile.sh POSTERN OUTDIR [resume]
+#   sh tests/bench/profile.sh POSTERN OUTDIR [resume | perf [N]]
 #
 # With "resume", one run first keeps a TLS session and the profiled run
-# resumes it.  Writes OUTDIR/cg.out (callgrind_annotate it), and prints
+# resumes it.  With "perf", the same first run, then perf stat
+# (task-clock, page faults) over one loop of N resumed runs (40) instead
+# of callgrind, with the figures per run; perf's own -r would feed the
+# message to the first run only.  Writes OUTDIR/cg.out (callgrind_annotate it), and prints
 # the total and the functions with the most instructions, inclusive and
 # by themselves.  Needs valgrind; run tests/mkcerts.sh (or make check) once
 # for tests/.certs.  Not run by make check.
 set -eu
 
-[ $# -ge 2 ] || { echo "usage: profile.sh POSTERN OUTDIR [resume]" >&2; exit 64; }
+[ $# -ge 2 ] || { echo "usage: profile.sh POSTERN OUTDIR [resume | perf [N]]" >&2; exit 64; }
 postern=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 top=$(cd "$(dirname "$0")/../.." && pwd)
 certs=$top/tests/.certs
@@ -55,8 +58,21 @@ queue_dir $d/queue
 EOF
 printf 'From: <sender@example.org>\nTo: <rcpt@example.net>\nSubject: profile\n\nHello.\n' \
     > "$d/msg"
-if [ "${3:-}" = resume ]; then
+if [ "${3:-}" = resume ] || [ "${3:-}" = perf ]; then
 	"$postern" -C "$d/conf" rcpt@example.net < "$d/msg"
+fi
+if [ "${3:-}" = perf ]; then
+	n=${4:-40}
+	# shellcheck disable=SC2016 # $i is the loop's, not ours
+	printf '#!/bin/sh\ni=0\nwhile [ "$i" -lt %s ]; do\n\t"%s" -C "%s" rcpt@example.net < "%s" || exit 1\n\ti=$((i + 1))\ndone\n' \
+	    "$n" "$postern" "$d/conf" "$d/msg" > "$d/loop"
+	perf stat -x, -e task-clock,page-faults -o "$d/perf.csv" sh "$d/loop"
+	grep -v '^#' "$d/perf.csv" | grep .
+	awk -F, -v n="$n" '$3 ~ /^task-clock/ {
+		printf "task-clock per run: %.2f ms\n", $1 / n }
+	    $3 ~ /^page-faults/ { printf "page faults per run: %.0f\n", $1 / n }' \
+	    "$d/perf.csv"
+	exit 0
 fi
 valgrind --tool=callgrind --callgrind-out-file="$d/cg.out" \
     "$postern" -C "$d/conf" rcpt@example.net < "$d/msg" 2> "$d/valgrind.err"

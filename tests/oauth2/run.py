@@ -885,6 +885,218 @@ def system_account_needs_root(env):
           f'{p.returncode} {err!r}')
 
 
+# --- libcurl is loaded only when OAuth2 needs it (src/curlso.c)
+
+def curl_names():
+    """(SONAME, Debian package) from config.h, as postern names them."""
+    text = harness.read(os.path.join(os.path.dirname(TESTS), 'config.h')).decode()
+    so = re.search(r'^#define CURL_SONAME "([^"]+)"$', text, re.M)
+    pkg = re.search(r'^#define CURL_PACKAGE "([^"]+)"$', text, re.M)
+    if so is None or pkg is None:
+        raise Fail('config.h has no CURL_SONAME or CURL_PACKAGE')
+    return so.group(1), pkg.group(1)
+
+
+def curl_path(soname):
+    """The path the dynamic loader opens for SONAME: its ld.so.cache
+    entry for this word size (ldconfig -p)."""
+    out = subprocess.run(['ldconfig', '-p'], capture_output=True, check=True).stdout.decode()
+    want64 = sys.maxsize > 2 ** 32
+    for line in out.splitlines():
+        m = re.match(r'\s*(\S+) \(([^)]*)\) => (\S+)$', line)
+        if m and m.group(1) == soname and (('64' in m.group(2)) == want64):
+            return m.group(3)
+    raise Fail(f'{soname} is not in ld.so.cache')
+
+
+def no_libcurl(argv, lib='/dev/null'):
+    """argv in a mount namespace of its own where the file the loader
+    resolves SONAME to is LIB: /dev/null, there but empty."""
+    if os.geteuid() != 0:
+        raise Fail('needs root for unshare -m')
+    real = os.path.realpath(curl_path(curl_names()[0]))
+    return ['unshare', '-m', '--propagation', 'private', 'sh', '-c',
+            'mount --bind "$0" "$1" && shift && exec "$@"', lib, real] + argv
+
+
+def no_libcurl_error():
+    so, pkg = curl_names()
+    return (f'oauth2: cannot load {so} (Debian: apt-get install {pkg}): '
+            f'{curl_path(so)}: file too short')
+
+
+@test
+def libcurl_not_linked(env):
+    """postern's DT_NEEDED has no libcurl, json-c stays: libcurl is
+    loaded when OAuth2 first needs it (issue 16)."""
+    p = subprocess.run(['readelf', '-d', OPTS.postern], capture_output=True, check=True)
+    needed = re.findall(r'\(NEEDED\)\s+Shared library: \[([^]]+)\]', p.stdout.decode())
+    check(needed and not any('curl' in n for n in needed), f'NEEDED {needed}')
+    check(any(n.startswith('libjson-c.') for n in needed), f'NEEDED {needed}')
+
+
+@test
+def libcurl_missing_plain_submission(env):
+    """Without libcurl, a password submission is delivered, and a run that
+    refreshes no token never opens libcurl (LD_DEBUG=files: the binary
+    is not setgid here); a refresh does, which shows the probe works."""
+    pw = 'pw-' + secrets.token_urlsafe(12)      # its leaks are the core cases' concern
+    plain = harness.Server(f'tls implicit\nauth PLAIN\nuser alice {pw}\n',
+                           os.path.join(env.tmp, 'plain'), CERTS)
+    try:
+        conf = harness.write_conf(env.tmp, (
+            f'account plain\nhost 127.0.0.1\nport {plain.port}\ntls on\n'
+            f'tls_starttls off\ntls_trust_file {CERTS}/ca.pem\nauth plain\nuser alice\n'
+            f'password {pw}\nfrom {USER}\nqueue_dir {env.tmp}/queue\nsyslog off\n'),
+            'plain.conf')
+        argv = [OPTS.postern, '-C', conf, '-a', 'plain', 'bob@example.net']
+        rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+        env.outputs += [('stdout', out), ('stderr', err)]
+        check(rc == 0 and err == b'', f'without libcurl: exit {rc}, {err!r}')
+        rc, out, err = harness.run(argv, stdin=MSG, tmp=env.tmp, env={'LD_DEBUG': 'files'})
+        env.outputs += [('stdout', out), ('stderr', err)]
+        check(rc == 0 and b'file=libjson-c' in err, f'LD_DEBUG: exit {rc}, {err[-300:]!r}')
+        check(b'libcurl' not in err, 'a plain submission loaded libcurl')
+        check(plain.transcript().count('* data ') == 2 and env.queued() == [],
+              'not delivered twice')
+    finally:
+        problems = plain.stop()
+    check(problems == [], str(problems))
+    env.expired()
+    env.config()
+    rc, _, err = env.run(['bob@example.net'], env={'LD_DEBUG': 'files'})
+    check(rc == 0 and env.delivered() == 1, f'exit {rc}')
+    check(re.search(r'file=libcurl\.so\S* \[0\];\s+dynamically loaded by', err),
+          f'the refresh did not load libcurl: {err[-300:]!r}')
+
+
+@test
+def libcurl_missing_authorize(env):
+    """--authorize without libcurl: one line naming the library and the
+    package, a configuration error (78), nothing asked or stored."""
+    env.config(extra=f'oauth2_device_url {env.idp.url}/devicecode\n')
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, '--authorize']
+    rc, out, err = harness.run(no_libcurl(argv), tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    check(rc == 78 and err.decode() == f'postern: {no_libcurl_error()}\n' and out == b'',
+          f'exit {rc}, {err!r}, {out!r}')
+    check(env.idp.requests == [], 'asked the provider')
+    check(not os.path.exists(os.path.join(env.tmp, 'queue', 'oauth2')), 'token store made')
+
+
+@test
+def libcurl_missing_queue_off(env):
+    """Without libcurl and with queue off: a configuration error (78),
+    nothing sent, nothing kept."""
+    env.expired()
+    env.config(queue='off')
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, 'bob@example.net']
+    rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    check(rc == 78 and err.decode() == f'postern: {no_libcurl_error()}\n',
+          f'exit {rc}, {err!r}')
+    check(env.idp.requests == [] and env.smtp.transcript() == '', 'something was sent')
+    check(env.queued() == [], 'queued')
+
+
+@test
+def libcurl_missing_queued(env):
+    """A submission whose token has expired, without libcurl: queued after
+    the commit, said loudly (a configuration problem that will not fix
+    itself), mailq says why; -qf delivers it once libcurl is back; with
+    the token cached, a submission needs no libcurl."""
+    r0, a0, a1 = env.expired()
+    env.config()
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, 'bob@example.net']
+    rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    err = err.decode()
+    check(rc == 0 and re.fullmatch(
+        r'postern: queued [0-9A-F]{16}: ' + re.escape(no_libcurl_error()) +
+        r' \(next try in 5m; this will not fix itself: check the configuration\)\n',
+        err) is not None, f'exit {rc}, {err!r}')
+    check(env.idp.requests == [] and env.smtp.transcript() == '', 'something was sent')
+    check(len(env.queued()) == 1, 'not queued')
+    check(env.store()['access_token'] == a0, 'the store changed')
+    rc, out, _ = env.run(['-bp'], stdin=b'')
+    check(rc == 0 and no_libcurl_error() in out, 'mailq: ' + out)
+    rc, _, err = env.run(['-qf'], stdin=b'')
+    check(rc == 0 and err == '', f'-qf: exit {rc}, {err!r}')
+    check(env.delivered() == 1 and env.queued() == [], 'not delivered by -qf')
+    check(auth_lines(env.smtp.transcript()) == [bearer(a1)], 'AUTH: ' + env.smtp.transcript())
+    check(len(env.idp.token_requests()) == 1, 'not one refresh')
+    # The token is cached now: a submission needs no libcurl.
+    rc, out, err = harness.run(no_libcurl(argv), stdin=MSG, tmp=env.tmp)
+    env.outputs += [('stdout', out), ('stderr', err)]
+    check(rc == 0 and err == b'' and env.delivered() == 2 and env.queued() == [],
+          f'with the cached token, without libcurl: exit {rc}, {err!r}')
+    check(len(env.idp.token_requests()) == 1, 'refreshed again')
+
+
+FAKE_CURL = r'''
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+#undef curl_easy_setopt
+#undef curl_easy_getinfo
+/* What postern asks of libcurl, answering only curl_version_info. */
+static const char *const protocols[] = { PROTOCOLS, NULL };
+static curl_version_info_data info = {
+	CURLVERSION_NOW, "7.1.0-fake", VERSION_NUM, "x86_64-pc-linux-gnu",
+	FEATURES, NULL, 0, NULL, protocols
+};
+curl_version_info_data *curl_version_info(CURLversion v) { (void)v; return &info; }
+CURLcode curl_global_init(long f) { (void)f; return CURLE_OK; }
+CURL *curl_easy_init(void) { return NULL; }
+CURLcode curl_easy_setopt(CURL *c, CURLoption o, ...) { (void)c; (void)o; return CURLE_OK; }
+CURLcode curl_easy_perform(CURL *c) { (void)c; return CURLE_FAILED_INIT; }
+CURLcode curl_easy_getinfo(CURL *c, CURLINFO i, ...) { (void)c; (void)i; return CURLE_OK; }
+void curl_easy_cleanup(CURL *c) { (void)c; }
+const char *curl_easy_strerror(CURLcode c) { (void)c; return "fake"; }
+char *curl_easy_escape(CURL *c, const char *s, int n) { (void)c; (void)s; (void)n; return NULL; }
+#ifndef NO_UNESCAPE
+char *curl_easy_unescape(CURL *c, const char *s, int n, int *o)
+{ (void)c; (void)s; (void)n; (void)o; return NULL; }
+#endif
+void curl_free(void *p) { (void)p; }
+'''
+
+
+@test
+def libcurl_unusable(env):
+    """A libcurl.so.4 that loads but will not do: without HTTPS, without
+    TLS, older than the headers postern was built with, missing a
+    function.  Each is refused like a missing library (78), before any
+    request; nothing is stored."""
+    so, pkg = curl_names()
+    built = subprocess.run(['cc', '-E', '-P', '-'], input=b'#include <curl/curlver.h>\n'
+                           b'LIBCURL_VERSION\n', capture_output=True,
+                           check=True).stdout.decode().split()[-1].strip('"')
+    src = os.path.join(env.tmp, 'fake.c')
+    with open(src, 'w') as f:
+        f.write(FAKE_CURL)
+    env.config(extra=f'oauth2_device_url {env.idp.url}/devicecode\n')
+    argv = [OPTS.postern, '-C', env.conf, '-a', ACCOUNT, '--authorize']
+    ok = ['-DFEATURES=CURL_VERSION_SSL', '-DPROTOCOLS="http","https"',
+          '-DVERSION_NUM=LIBCURL_VERSION_NUM']
+    for i, (defs, why) in enumerate([
+            (ok[:1] + ['-DPROTOCOLS="http"'] + ok[2:], 'it is built without HTTPS'),
+            (['-DFEATURES=0'] + ok[1:], 'it is built without TLS'),
+            (ok[:2] + ['-DVERSION_NUM=0x071000'],
+             f'it is older than the {built} postern was built with'),
+            (ok + ['-DNO_UNESCAPE'], 'it has no curl_easy_unescape')]):
+        lib = os.path.join(env.tmp, f'fake{i}.so')
+        p = subprocess.run(['cc', '-shared', '-fPIC', '-o', lib, src] + defs,
+                           capture_output=True)
+        check(p.returncode == 0, 'cc: ' + p.stderr.decode()[-800:])
+        rc, out, err = harness.run(no_libcurl(argv, lib), tmp=env.tmp)
+        env.outputs += [('stdout', out), ('stderr', err)]
+        want = f'postern: oauth2: cannot load {so} (Debian: apt-get install {pkg}): {why}\n'
+        check(rc == 78 and err.decode() == want and out == b'',
+              f'{why}: exit {rc}, {err!r}, {out!r}')
+    check(env.idp.requests == [], 'asked the provider')
+    check(not os.path.exists(os.path.join(env.tmp, 'queue', 'oauth2')), 'token store made')
+
+
 def without_check(postern, env):
     """A build without OAuth2: an oauth2_ key is a configuration error
     naming file and line."""
