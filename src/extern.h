@@ -441,7 +441,6 @@ void	 net_close(struct conn *);
 
 /* --- TLS (tls.c) ---------------------------------------------------- */
 
-void	 tls_prepare(const struct account *);
 int	 tls_start(struct conn *, const struct account *, const char *, int,
 	    struct err *);
 void	 tls_print(struct conn *, FILE *);

@@ -878,9 +878,6 @@ run_send(const struct opts *o, struct conf *conf, struct account *a,
 	if (make_sender(o, a, maildomain, &env, e) == -1 ||
 	    dsn_options(o, a, &env, e) == -1)
 		goto out;
-	/* TLS's set-up runs beside reading, spooling and connecting. */
-	if (o->mode == MODE_SEND && a->tls && o->delivery != DELIVER_QUEUE)
-		tls_prepare(a);
 	/* -bv reads a message only to find the recipients of -t. */
 	if (o->mode == MODE_SEND || o->extract) {
 		submit_msgopts(&mo, a, env.from, o->fullname, maildomain);

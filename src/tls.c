@@ -24,8 +24,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,90 +45,6 @@ struct tls {
 	int		 offered;	/* a cached session was offered */
 	int		 stored;	/* a session of this one is kept */
 };
-
-/*
- * OpenSSL 3 spends about 3 ms of CPU in SSL_CTX_new(), fetching every
- * cipher, digest and group from its provider, and about 1 ms decoding a
- * cached session (the server's certificate in it): the biggest costs of
- * a sendmail run.  tls_prepare() has one thread do both while the
- * process reads, spools and fsyncs the message, connects and reads the
- * greeting; the first tls_setup() takes what it made.  The main thread
- * reads the session file first (under the spool group, which is the
- * whole process's), so the thread touches nothing but memory and
- * OpenSSL's own state, which OpenSSL locks.  It takes no signal, and it
- * is always joined: by tls_setup(), or at exit before OpenSSL's own
- * cleanup (atexit handlers run in reverse order, and OpenSSL registered
- * its handler when tls_prepare() initialised it).
- */
-static struct {
-	pthread_t	 tid;
-	int		 running;
-	SSL_CTX		*ctx;		/* made by the thread */
-	char		*key;		/* the cache key of ... */
-	unsigned char	*der;		/* ... the session read ahead */
-	size_t		 len;
-	SSL_SESSION	*sess;		/* and decoded by the thread */
-} prep;
-
-static void *
-prep_main(void *arg)
-{
-	const unsigned char	*p = prep.der;
-
-	(void)arg;
-	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	prep.ctx = SSL_CTX_new(TLS_client_method());
-	if (prep.der != NULL) {
-		prep.sess = d2i_SSL_SESSION(NULL, &p, (long)prep.len);
-		freezero(prep.der, prep.len);
-		prep.der = NULL;
-	}
-	ERR_clear_error();	/* the thread's own queue; tls_setup retries */
-	return NULL;
-}
-
-/* Wait for the thread; then the context it made, or NULL. */
-static SSL_CTX *
-prep_take(void)
-{
-	SSL_CTX	*ctx;
-
-	if (prep.running) {
-		(void)pthread_join(prep.tid, NULL);
-		prep.running = 0;
-	}
-	ctx = prep.ctx;
-	prep.ctx = NULL;
-	return ctx;
-}
-
-/*
- * After prep_take: 1 when the session for key was read ahead, with it
- * (or NULL: there was none to use) in *sess; 0 when key is another's.
- */
-static int
-prep_session(const char *key, SSL_SESSION **sess)
-{
-	if (prep.key == NULL || strcmp(prep.key, key) != 0)
-		return 0;
-	*sess = prep.sess;
-	prep.sess = NULL;
-	free(prep.key);
-	prep.key = NULL;
-	return 1;
-}
-
-static void
-prep_exit(void)
-{
-	SSL_CTX_free(prep_take());
-	SSL_SESSION_free(prep.sess);
-	free(prep.key);
-	freezero(prep.der, prep.len);
-	prep.sess = NULL;
-	prep.key = NULL;
-	prep.der = NULL;
-}
 
 /* The session cache's key, salted with OpenSSL's version as Postfix does. */
 #define TLS_KEYFMT	"openssl %lx\naccount %s\nhost %s\nport %u\n" \
@@ -421,14 +335,11 @@ session_offer(struct tls *t, const struct account *a)
 	const unsigned char	*p;
 	size_t			 len;
 
-	if (prep_session(t->cachekey, &sess))
-		goto got;
 	if (tlscache_get(t->cachedir, t->cachekey, &der, &len) == -1)
 		return;
 	p = der;
 	sess = d2i_SSL_SESSION(NULL, &p, (long)len);
 	freezero(der, len);
-got:
 	if (sess == NULL) {
 		ERR_clear_error();
 		return;
@@ -442,44 +353,6 @@ got:
 	ERR_clear_error();
 }
 
-/*
- * Start making the TLS context in the background, once per process, for
- * a submission that will connect to a's first host with TLS, and read
- * the session kept for that host.  Nothing happens when the thread cannot
- * be made: tls_setup() then does the work itself.
- */
-void
-tls_prepare(const struct account *a)
-{
-	static int	 done;
-	sigset_t	 all, old;
-	char		*host;
-
-	if (done++)
-		return;
-	/* postern reads no openssl.cnf: nothing in it is for us. */
-	if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1 ||
-	    atexit(prep_exit) != 0) {
-		ERR_clear_error();
-		return;
-	}
-	if (a->queue && a->host != NULL) {
-		host = xstrdup(a->host + strspn(a->host, " \t,"));
-		host[strcspn(host, " \t,")] = '\0';
-		prep.key = cache_key(a, host, a->host_override != NULL ?
-		    a->host_override : host);
-		free(host);
-		if (tlscache_get(conf_queuedir(a), prep.key, &prep.der,
-		    &prep.len) == -1)
-			prep.der = NULL;
-	}
-	(void)sigfillset(&all);
-	if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
-		return;
-	prep.running = pthread_create(&prep.tid, NULL, prep_main, NULL) == 0;
-	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
-}
-
 static int
 tls_setup(struct conn *c, const struct account *a, const char *conn_host,
     const char *host, int resume, struct err *e)
@@ -491,8 +364,7 @@ tls_setup(struct conn *c, const struct account *a, const char *conn_host,
 	t = c->tls = xcalloc(1, sizeof(*t));
 	/* postern reads no openssl.cnf: nothing in it is for us. */
 	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	if ((t->ctx = prep_take()) == NULL &&
-	    (t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
 		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
 	if (resume && a->queue) {
 		t->cachedir = conf_queuedir(a);
