@@ -422,6 +422,7 @@ struct tls;
 struct conn {
 	int		 fd;
 	struct tls	*tls;		/* NULL while plain */
+	struct tls	*tls_ready;	/* set up, no handshake yet */
 	int		 timeout;	/* milliseconds, per step */
 	char		 rbuf[NET_RBUFSZ];
 	size_t		 rpos, rlen;
@@ -441,6 +442,8 @@ void	 net_close(struct conn *);
 
 /* --- TLS (tls.c) ---------------------------------------------------- */
 
+int	 tls_prepare(struct conn *, const struct account *, const char *,
+	    int, struct err *);
 int	 tls_start(struct conn *, const struct account *, const char *, int,
 	    struct err *);
 void	 tls_print(struct conn *, FILE *);

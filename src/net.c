@@ -305,7 +305,7 @@ net_flush(struct conn *c, struct err *e)
 void
 net_close(struct conn *c)
 {
-	if (c->tls != NULL)
+	if (c->tls != NULL || c->tls_ready != NULL)
 		tls_close(c);
 	if (c->fd != -1)
 		close(c->fd);

@@ -357,7 +357,9 @@ starttls(struct session *s, struct err *e)
 		return err_set(e, ERR_TLSPOLICY, "%s: the server does not "
 		    "offer STARTTLS; nothing was sent in clear", s->c.peer);
 	}
-	if (cmd(s, NULL, e, "STARTTLS") == -1 ||
+	/* TLS is set up while the reply travels: no round trip waits on it. */
+	if (cmd(s, NULL, e, "STARTTLS") == -1 || net_flush(&s->c, e) == -1 ||
+	    tls_prepare(&s->c, s->a, s->host, s->report == NULL, e) == -1 ||
 	    exchange(s, "STARTTLS", 220, e) == -1)
 		return -1;
 	if (net_pending(&s->c))

@@ -361,7 +361,7 @@ tls_setup(struct conn *c, const struct account *a, const char *conn_host,
 	unsigned char	 ip[sizeof(struct in6_addr)];
 	int		 isip;
 
-	t = c->tls = xcalloc(1, sizeof(*t));
+	t = c->tls_ready = xcalloc(1, sizeof(*t));
 	/* postern reads no openssl.cnf: nothing in it is for us. */
 	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
 	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
@@ -472,24 +472,41 @@ tls_describe(struct conn *c)
 }
 
 /*
- * Run the TLS handshake on c's socket and switch c to TLS.  The name
+ * Set TLS up on c's socket for the handshake tls_start() will run: the
+ * context, the trust settings, the client certificate, the session kept
+ * for this server.  That is most of the CPU a handshake costs (OpenSSL 3
+ * fetching its algorithms, the kept session decoded), so smtp.c calls it
+ * right after sending STARTTLS, while the reply is on its way.  The name
  * checked against the certificate, and sent as SNI, is host (the one
  * connected to) or tls_host_override.  With resume (not for --check) and
  * the queue on, a cached session is offered and the server's new one
- * kept.
+ * kept.  c stays plain until tls_start().
+ */
+int
+tls_prepare(struct conn *c, const struct account *a, const char *host,
+    int resume, struct err *e)
+{
+	ERR_clear_error();
+	return tls_setup(c, a, host, a->host_override != NULL ?
+	    a->host_override : host, resume, e);
+}
+
+/*
+ * Run the TLS handshake on c's socket, set up by tls_prepare() (or now,
+ * with the same arguments), and switch c to TLS.
  */
 int
 tls_start(struct conn *c, const struct account *a, const char *host,
     int resume, struct err *e)
 {
-	const char	*conn_host = host;
-	int		 rv, sslerr;
+	int	 rv, sslerr;
 
+	if (c->tls_ready == NULL && tls_prepare(c, a, host, resume, e) == -1)
+		return -1;
+	c->tls = c->tls_ready;
+	c->tls_ready = NULL;
 	if (a->host_override != NULL)
 		host = a->host_override;
-	ERR_clear_error();
-	if (tls_setup(c, a, conn_host, host, resume, e) == -1)
-		return -1;
 	while ((rv = SSL_connect(c->tls->ssl)) != 1) {
 		if (tls_wait(c, rv, &sslerr, e) == -1) {
 			if (sslerr == SSL_ERROR_WANT_READ ||
@@ -602,21 +619,28 @@ tls_write(struct conn *c, const void *buf, size_t n, struct err *e)
 	return 0;
 }
 
-void
-tls_close(struct conn *c)
+static void
+tls_free(struct tls *t, int shutdown)
 {
-	struct tls	*t = c->tls;
-
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
-		(void)SSL_shutdown(t->ssl);	/* best effort, never waits */
+		if (shutdown)	/* best effort, never waits */
+			(void)SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
 	}
 	SSL_CTX_free(t->ctx);
 	free(t->cachekey);
 	free(t->trust_err);
 	free(t);
-	c->tls = NULL;
+}
+
+/* End TLS on c, and forget a set-up whose handshake never began. */
+void
+tls_close(struct conn *c)
+{
+	tls_free(c->tls, 1);
+	tls_free(c->tls_ready, 0);
+	c->tls = c->tls_ready = NULL;
 	ERR_clear_error();
 }
