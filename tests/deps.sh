@@ -25,7 +25,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # responses).
 # The Debian package (make deb, make check-package): debhelper, dpkg-dev
 # and fakeroot build it, lintian checks it, debootstrap makes the Debian
-# 12 root that tests/package installs it in.
+# 12 root that tests/package installs it in.  strace: tests/queue counts
+# and orders the spool's fsyncs against the first connection.
 # The real clients of tests/clients: php-cli, bsd-mailx, s-nail, git
 # send-email (git-email, and libmailtools-perl, which it needs but only
 # recommends); of tests/bs: swaks.  bsd-mailx depends on a
@@ -36,7 +37,7 @@ pkgs="gcc make pkg-config libssl-dev libbsd-dev mandoc shellcheck \
 python3 openssl valgrind msmtp ca-certificates util-linux \
 clang clang-tools cppcheck libclang-rt-14-dev python3-dkim python3-openssl \
 faketime libcurl4-openssl-dev libjson-c-dev python3-cryptography \
-debhelper dpkg-dev fakeroot lintian debootstrap"
+debhelper dpkg-dev fakeroot lintian debootstrap strace"
 clients="php-cli bsd-mailx s-nail git git-email libmailtools-perl swaks"
 
 missing=

@@ -483,6 +483,56 @@ def t_submission_flushes_queue():
     q.clean()
 
 
+def spool_calls(q, args, data):
+    """The fsync, rename, unlink and AF_INET connect calls of one run, in
+    order, each as (name, argument), from strace."""
+    trace = os.path.join(q.work, 'strace')
+    argv = ['strace', '-f', '-qq', '-o', trace, '-e',
+            'trace=fsync,fdatasync,rename,renameat,renameat2,unlink,unlinkat,connect',
+            OPTS.postern, '-C', q.conf] + args
+    p = subprocess.run(argv, input=data, capture_output=True,
+                       env=dict(os.environ, TZ='UTC', LC_ALL='C'), timeout=60)
+    check(p.returncode == 0, f'exit {p.returncode}: {p.stderr.decode()}')
+    calls = []
+    with open(trace) as f:
+        for line in f:
+            m = re.match(r'(?:\d+ +)?(\w+)\((.*)', line)
+            if m is None:
+                continue
+            name, rest = m.groups()
+            if name == 'connect' and 'AF_INET' not in rest:
+                continue            # /dev/log
+            if name == 'unlink' and 'ENOENT' in rest:
+                continue            # ID.env that never was
+            calls.append((name, rest.split(',')[0]))
+    return calls
+
+
+def t_spool_syscalls():
+    """The commit is one fsync of the file, the rename, one fsync of the
+    directory, all before the first connection; a delivered message is
+    unlinked with no fsync after it (issue 16: two fsyncs per delivered
+    submission, was three); --delete still fsyncs the directory."""
+    if shutil.which('strace') is None:
+        raise Fail('strace is not installed (tests/deps.sh)')
+    q = Env('syscalls')
+    srv = Scripted(q.work, 'cap PIPELINING\n')
+    q.set_port(srv.port)
+    calls = [c for c, _ in spool_calls(q, ['rcpt@example.net'], message('s1'))]
+    srv.stop()
+    check(calls == ['fsync', 'rename', 'fsync', 'connect', 'unlink'],
+          f'delivered: {calls}')
+    check(srv.tags() == ['s1'], f'delivered: {srv.tags()}')
+    check(q.files() == [], f'left: {q.files()}')
+    calls = [c for c, _ in spool_calls(q, ['-odq', 'rcpt@example.net'], message('s2'))]
+    check(calls == ['fsync', 'rename', 'fsync'], f'-odq: {calls}')
+    (mid,) = [f[:-4] for f in q.committed()]
+    calls = [c for c, _ in spool_calls(q, ['--delete', mid], b'')]
+    check(calls == ['unlink', 'fsync'], f'--delete: {calls}')
+    check(q.files() == [], f'left: {q.files()}')
+    q.clean()
+
+
 def t_mailq_hold_release_delete():
     q = Env('admin')
     check(q.mailq() == 'Mail queue is empty\n', 'empty queue listing')
@@ -1282,7 +1332,7 @@ def main():
                t_queue_off_exits_75, t_spool_not_writable,
                t_permanent_failure_removes, t_oem_bounces_instead, t_expiry_dsn,
                t_expiry_null_sender_to_postmaster, t_backoff_doubles, t_sweeps_leftovers,
-               t_sweeps_tls_cache,
+               t_sweeps_tls_cache, t_spool_syscalls,
                t_crash_after_rename, t_crash_after_dot, t_crash_mid_rewrite,
                t_crash_between_messages, t_kill9_random, t_disk_full, t_concurrency,
                t_quoted_space_through_queue, t_rcpt_100000_queued, t_auth_535_queued,
