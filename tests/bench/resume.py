@@ -4,7 +4,7 @@ STARTTLS + AUTH PLAIN on loopback, postern against msmtp in the same run.
 
 Usage (as root, from anywhere):
     /usr/bin/python3 tests/bench/resume.py [-n 100] [--rounds 3]
-        [--postern PATH] [--msmtp PATH]
+        [--postern PATH] [--msmtp PATH] [--spool DIR] [--bundle]
 
 The server is tests/bench/tlssink.c (compiled into the temporary
 directory): an SMTP sink in C with STARTTLS and AUTH, TLS 1.3, a 2048-bit
@@ -38,6 +38,9 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 import throughput as T  # noqa: E402
+
+
+SYSTEM_BUNDLE = '/etc/ssl/certs/ca-certificates.crt'
 
 
 class PipeSMTP(smtplib.SMTP):
@@ -117,6 +120,10 @@ def main():
     ap.add_argument('--msmtp', default='/usr/bin/msmtp')
     ap.add_argument('-n', type=int, default=100, help='messages per batch (default 100)')
     ap.add_argument('--rounds', type=int, default=3, help='batches per client (default 3)')
+    ap.add_argument('--bundle', action='store_true',
+                    help='tls_trust_file is the system CA bundle (Debian: '
+                    '/etc/ssl/certs/ca-certificates.crt) with the test CA appended, as many '
+                    'msmtprc files have it: the full handshake then parses every certificate')
     ap.add_argument('--spool', metavar='DIR',
                     help="make postern's queue in DIR (e.g. /dev/shm, where fsync costs "
                     'nothing: the spool cost apart); default the temporary directory')
@@ -130,6 +137,13 @@ def bench(args, cleanup):
     postern = B.snapshot(args.postern, work)
     certs = os.path.join(work, 'certs')
     ca = B.make_certs(certs, rsa=True)
+    if args.bundle:
+        bundle = os.path.join(work, 'bundle.pem')
+        with open(bundle, 'wb') as out:
+            for src in (SYSTEM_BUNDLE, ca):
+                with open(src, 'rb') as f:
+                    out.write(f.read())
+        ca = bundle
     sink_bin = B.compile_c(os.path.join(B.BENCH, 'tlssink.c'), os.path.join(work, 'tlssink'),
                            ['-lssl', '-lcrypto'])
     err = os.path.join(work, 'err')
@@ -196,7 +210,8 @@ def bench(args, cleanup):
     print(f'{n} messages ({len(B.SMALL_MESSAGE)} bytes) per batch, median of {args.rounds} '
           'batches; STARTTLS + AUTH PLAIN, TLS 1.3, RSA 2048 server certificate, '
           'tests/bench/tlssink.c on 127.0.0.1; postern with its queue on, in '
-          f'{queue}\n')
+          f'{queue}' + (f'; tls_trust_file: {SYSTEM_BUNDLE} + the test CA'
+                        if args.bundle else '') + '\n')
     rows = [
         ['(a) ms per message, first message (full handshake)', ms(f), ms(m),
          f'{f / m:.3g}', '<= 0.22'],
