@@ -46,6 +46,16 @@ struct tls {
 	int		 stored;	/* a session of this one is kept */
 };
 
+/*
+ * The name the certificate must match, and SNI: tls_host_override, or the
+ * host connected to.
+ */
+static const char *
+checked_name(const struct account *a, const char *host)
+{
+	return a->host_override != NULL ? a->host_override : host;
+}
+
 /* The session cache's key, salted with OpenSSL's version as Postfix does. */
 #define TLS_KEYFMT	"openssl %lx\naccount %s\nhost %s\nport %u\n" \
 			"sni %s\nmin %d\ntrust %s\nclient %s\n"
@@ -353,49 +363,6 @@ session_offer(struct tls *t, const struct account *a)
 	ERR_clear_error();
 }
 
-static int
-tls_setup(struct conn *c, const struct account *a, const char *conn_host,
-    const char *host, int resume, struct err *e)
-{
-	struct tls	*t;
-	unsigned char	 ip[sizeof(struct in6_addr)];
-	int		 isip;
-
-	t = c->tls_ready = xcalloc(1, sizeof(*t));
-	/* postern reads no openssl.cnf: nothing in it is for us. */
-	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
-	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
-		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
-	if (resume && a->queue) {
-		t->cachedir = conf_queuedir(a);
-		t->cachekey = cache_key(a, conn_host, host);
-		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
-		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
-		SSL_CTX_sess_set_new_cb(t->ctx, session_new);
-	}
-	SSL_CTX_set_min_proto_version(t->ctx, a->tls_min == 13 ?
-	    TLS1_3_VERSION : TLS1_2_VERSION);
-	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
-	if (tls_trust(t, a, e) == -1 || tls_client_cert(t, a, e) == -1)
-		return -1;
-	if ((t->ssl = SSL_new(t->ctx)) == NULL ||
-	    SSL_set_fd(t->ssl, c->fd) != 1)
-		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
-	SSL_set_app_data(t->ssl, t);
-	if (t->cachekey != NULL)
-		session_offer(t, a);
-	isip = inet_pton(AF_INET, host, ip) == 1 ||
-	    inet_pton(AF_INET6, host, ip) == 1;
-	if (isip) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
-		    host) != 1)
-			return err_set(e, ERR_SOFTWARE, "TLS: %s",
-			    ssl_errstr());
-	} else if (SSL_set1_host(t->ssl, host) != 1 ||
-	    SSL_set_tlsext_host_name(t->ssl, host) != 1)
-		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
-	return 0;
-}
 
 /* The fingerprint of len bytes (MD5, SHA-1, SHA-256), as AB:CD:... */
 static void
@@ -483,12 +450,49 @@ tls_describe(struct conn *c)
  * kept.  c stays plain until tls_start().
  */
 int
-tls_prepare(struct conn *c, const struct account *a, const char *host,
+tls_prepare(struct conn *c, const struct account *a, const char *conn_host,
     int resume, struct err *e)
 {
+	const char	*host = checked_name(a, conn_host);
+	struct tls	*t;
+	unsigned char	 ip[sizeof(struct in6_addr)];
+	int		 isip;
+
 	ERR_clear_error();
-	return tls_setup(c, a, host, a->host_override != NULL ?
-	    a->host_override : host, resume, e);
+	t = c->tls_ready = xcalloc(1, sizeof(*t));
+	/* postern reads no openssl.cnf: nothing in it is for us. */
+	(void)OPENSSL_init_ssl(OPENSSL_INIT_NO_LOAD_CONFIG, NULL);
+	if ((t->ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	if (resume && a->queue) {
+		t->cachedir = conf_queuedir(a);
+		t->cachekey = cache_key(a, conn_host, host);
+		SSL_CTX_set_session_cache_mode(t->ctx, SSL_SESS_CACHE_CLIENT |
+		    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+		SSL_CTX_sess_set_new_cb(t->ctx, session_new);
+	}
+	SSL_CTX_set_min_proto_version(t->ctx, a->tls_min == 13 ?
+	    TLS1_3_VERSION : TLS1_2_VERSION);
+	SSL_CTX_set_options(t->ctx, SSL_OP_NO_RENEGOTIATION);
+	if (tls_trust(t, a, e) == -1 || tls_client_cert(t, a, e) == -1)
+		return -1;
+	if ((t->ssl = SSL_new(t->ctx)) == NULL ||
+	    SSL_set_fd(t->ssl, c->fd) != 1)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	SSL_set_app_data(t->ssl, t);
+	if (t->cachekey != NULL)
+		session_offer(t, a);
+	isip = inet_pton(AF_INET, host, ip) == 1 ||
+	    inet_pton(AF_INET6, host, ip) == 1;
+	if (isip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl),
+		    host) != 1)
+			return err_set(e, ERR_SOFTWARE, "TLS: %s",
+			    ssl_errstr());
+	} else if (SSL_set1_host(t->ssl, host) != 1 ||
+	    SSL_set_tlsext_host_name(t->ssl, host) != 1)
+		return err_set(e, ERR_SOFTWARE, "TLS: %s", ssl_errstr());
+	return 0;
 }
 
 /*
@@ -505,8 +509,7 @@ tls_start(struct conn *c, const struct account *a, const char *host,
 		return -1;
 	c->tls = c->tls_ready;
 	c->tls_ready = NULL;
-	if (a->host_override != NULL)
-		host = a->host_override;
+	host = checked_name(a, host);
 	while ((rv = SSL_connect(c->tls->ssl)) != 1) {
 		if (tls_wait(c, rv, &sslerr, e) == -1) {
 			if (sslerr == SSL_ERROR_WANT_READ ||

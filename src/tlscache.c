@@ -275,7 +275,10 @@ tlscache_put(const char *dir, const char *key, long long expires,
 	free(path);
 }
 
-/* A name the cache writes: 32 lower-case hex digits, or tmp.XXXXXXXX. */
+/*
+ * A name the cache writes: 32 lower-case hex digits, or "tmp." and 8 of
+ * them; *maxage is how old such a file may grow.
+ */
 static int
 cache_name(const char *name, time_t *maxage)
 {
